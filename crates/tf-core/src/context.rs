@@ -1,0 +1,196 @@
+//! The thread-local execution context: the stack of observers and executors that upper
+//! layers push to watch or replace op execution, and the device scope.
+//!
+//! * An [`Observer`] (tf-autodiff's tapes) sees every op after it ran, and every variable
+//!   read.
+//! * An [`Executor`] (tf-graph's tracer) replaces execution: it receives the call and
+//!   returns the outputs (symbolic while tracing); it also decides what reading and
+//!   assigning a variable mean.
+//!
+//! Dispatch runs the call on the topmost executor (or eagerly when there is none) and
+//! then notifies the observers pushed *above* that executor, bottom-up. Observers below
+//! an executor do not see the ops it handles: an outer tape does not see the symbolic
+//! ops of a function being traced, just as in TensorFlow.
+//!
+//! With nothing pushed, the cost of all this on the hot path is one thread-local read.
+
+use crate::device::Device;
+use crate::error::Result;
+use crate::op::OpCall;
+use crate::tensor::Tensor;
+use crate::variable::{AssignKind, Variable};
+use smallvec::SmallVec;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+/// Watches execution: called after every op and every variable read on this thread.
+pub trait Observer {
+    /// An op ran with these inputs/attributes and produced `outputs`.
+    fn record_op(&self, call: &OpCall<'_>, outputs: &[Tensor]);
+    /// A variable was read, producing `value`.
+    fn record_variable_read(&self, _var: &Variable, _value: &Tensor) {}
+}
+
+/// Replaces execution of ops and variable accesses on this thread.
+pub trait Executor {
+    /// Produces the outputs of `call`.
+    fn execute(&self, call: &OpCall<'_>) -> Result<Vec<Tensor>>;
+    /// Produces the value of reading `var`.
+    fn read_variable(&self, var: &Variable) -> Result<Tensor>;
+    /// Performs (or records) an assignment to `var`.
+    fn assign_variable(&self, var: &Variable, kind: AssignKind, value: &Tensor) -> Result<()>;
+    /// A variable is being created while this executor is active; an error aborts the
+    /// creation (tracers refuse new variables on a retrace).
+    fn create_variable(&self, _var: &Variable) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[derive(Clone)]
+enum Entry {
+    Observer(u64, Rc<dyn Observer>),
+    Executor(u64, Rc<dyn Executor>),
+}
+
+impl Entry {
+    fn id(&self) -> u64 {
+        match self {
+            Entry::Observer(id, _) | Entry::Executor(id, _) => *id,
+        }
+    }
+}
+
+thread_local! {
+    static DEPTH: Cell<usize> = const { Cell::new(0) };
+    static STACK: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
+    static NEXT_ID: Cell<u64> = const { Cell::new(1) };
+    static DEVICE: Cell<Option<Device>> = const { Cell::new(None) };
+}
+
+/// Pops its entry off the context stack when dropped (entries may be dropped out of
+/// order; each guard removes exactly its own).
+#[must_use = "the entry is popped when the guard is dropped"]
+pub struct ContextGuard {
+    id: u64,
+    // Guards are tied to their thread's stack.
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl Drop for ContextGuard {
+    fn drop(&mut self) {
+        let id = self.id;
+        let _ = STACK.try_with(|s| {
+            let mut s = s.borrow_mut();
+            if let Some(pos) = s.iter().rposition(|e| e.id() == id) {
+                s.remove(pos);
+            }
+            DEPTH.with(|d| d.set(s.len()));
+        });
+    }
+}
+
+fn push(make: impl FnOnce(u64) -> Entry) -> ContextGuard {
+    let id = NEXT_ID.with(|n| {
+        let id = n.get();
+        n.set(id + 1);
+        id
+    });
+    STACK.with(|s| {
+        let mut s = s.borrow_mut();
+        s.push(make(id));
+        DEPTH.with(|d| d.set(s.len()));
+    });
+    ContextGuard {
+        id,
+        _not_send: std::marker::PhantomData,
+    }
+}
+
+/// Pushes an observer; it sees ops until the guard drops.
+pub fn push_observer(observer: Rc<dyn Observer>) -> ContextGuard {
+    push(|id| Entry::Observer(id, observer))
+}
+
+/// Pushes an executor; it handles ops until the guard drops.
+pub fn push_executor(executor: Rc<dyn Executor>) -> ContextGuard {
+    push(|id| Entry::Executor(id, executor))
+}
+
+/// Runs `f` with an empty context stack (no observers, no executors), restoring the
+/// stack afterwards. Graph executors use it to run kernels eagerly.
+pub fn with_empty_context<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(Vec<Entry>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let saved = std::mem::take(&mut self.0);
+            let _ = STACK.try_with(|s| {
+                let mut s = s.borrow_mut();
+                // Entries pushed inside `f` and not popped are discarded.
+                *s = saved;
+                DEPTH.with(|d| d.set(s.len()));
+            });
+        }
+    }
+    let saved = STACK.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    DEPTH.with(|d| d.set(0));
+    let _restore = Restore(saved);
+    f()
+}
+
+/// Whether anything is pushed on this thread (the one check on the eager hot path).
+#[inline(always)]
+pub(crate) fn is_active() -> bool {
+    DEPTH.with(|d| d.get() != 0)
+}
+
+/// A snapshot of what handles a call: the topmost executor, and the observers above it.
+pub(crate) struct Handlers {
+    pub executor: Option<Rc<dyn Executor>>,
+    pub observers: SmallVec<[Rc<dyn Observer>; 4]>,
+}
+
+pub(crate) fn handlers() -> Handlers {
+    STACK.with(|s| {
+        let s = s.borrow();
+        let top_exec = s.iter().rposition(|e| matches!(e, Entry::Executor(..)));
+        let start = top_exec.map_or(0, |i| i + 1);
+        let executor = top_exec.and_then(|i| match &s[i] {
+            Entry::Executor(_, e) => Some(e.clone()),
+            Entry::Observer(..) => None,
+        });
+        let observers = s[start..]
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Observer(_, o) => Some(o.clone()),
+                Entry::Executor(..) => None,
+            })
+            .collect();
+        Handlers {
+            executor,
+            observers,
+        }
+    })
+}
+
+/// Sets the scoped device until dropped.
+pub(crate) struct DeviceScope {
+    previous: Option<Device>,
+}
+
+impl DeviceScope {
+    pub(crate) fn enter(device: Device) -> DeviceScope {
+        let previous = DEVICE.with(|d| d.replace(Some(device)));
+        DeviceScope { previous }
+    }
+}
+
+impl Drop for DeviceScope {
+    fn drop(&mut self) {
+        let _ = DEVICE.try_with(|d| d.set(self.previous));
+    }
+}
+
+#[inline(always)]
+pub(crate) fn scoped_device() -> Option<Device> {
+    DEVICE.with(|d| d.get())
+}

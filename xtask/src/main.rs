@@ -1,0 +1,156 @@
+//! Project chores, run as `cargo xtask <task>`:
+//!
+//! - `ci`: what CI runs: `cargo fmt --check`, clippy with warnings denied, the
+//!   workspace's tests, and the docs with warnings denied.
+//! - `bench [--json FILE] [FILTER]`: builds and runs every bench binary in release mode,
+//!   collects their `BENCH {json}` lines and prints a table of each figure next to what
+//!   it is compared with; `--json` also writes one JSON object per line to FILE.
+
+use anyhow::{Context, Result, bail};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("bench") => bench(&args[1..]),
+        _ => {
+            eprintln!("usage: cargo xtask <ci | bench [--json FILE] [FILTER]>");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn run(step: &str, cmd: &mut Command) -> Result<()> {
+    eprintln!("==> {step}");
+    let t = std::time::Instant::now();
+    let status = cmd.status().with_context(|| format!("starting {step}"))?;
+    eprintln!("    {step}: {:.1} s", t.elapsed().as_secs_f64());
+    if !status.success() {
+        bail!("{step} failed ({status})");
+    }
+    Ok(())
+}
+
+fn ci() -> Result<()> {
+    run("fmt", cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run(
+        "clippy",
+        cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    run("test", cargo().args(["test", "--workspace"]))?;
+    run(
+        "doc",
+        cargo()
+            .args(["doc", "--workspace", "--no-deps"])
+            .env("RUSTDOCFLAGS", "-D warnings"),
+    )?;
+    eprintln!("ci: all green");
+    Ok(())
+}
+
+fn bench(args: &[String]) -> Result<()> {
+    let mut json_out = None;
+    let mut filter = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--json" => json_out = Some(it.next().context("--json needs a file name")?.clone()),
+            f => filter = Some(f.to_string()),
+        }
+    }
+    eprintln!("==> building and running benches (release)");
+    let mut cmd = cargo();
+    cmd.args(["bench", "--workspace", "--quiet"]);
+    if let Some(f) = &filter {
+        cmd.args(["--bench", f]);
+    }
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("starting cargo bench")?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let mut figures = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        match line.strip_prefix("BENCH ") {
+            Some(js) => {
+                let v: serde_json::Value =
+                    serde_json::from_str(js).with_context(|| format!("bad line: {line}"))?;
+                eprintln!("  {}", summary(&v));
+                figures.push(v);
+            }
+            None => println!("{line}"),
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("cargo bench failed ({status})");
+    }
+    print_table(&figures);
+    if let Some(path) = json_out {
+        let mut f = std::fs::File::create(&path).with_context(|| format!("creating {path}"))?;
+        for v in &figures {
+            writeln!(f, "{v}")?;
+        }
+        eprintln!("wrote {} figures to {path}", figures.len());
+    }
+    Ok(())
+}
+
+fn num(v: &serde_json::Value, key: &str) -> Option<f64> {
+    v.get(key).and_then(serde_json::Value::as_f64)
+}
+
+fn summary(v: &serde_json::Value) -> String {
+    format!(
+        "{}: {:.3} {}",
+        v["name"].as_str().unwrap_or("?"),
+        num(v, "value").unwrap_or(f64::NAN),
+        v["unit"].as_str().unwrap_or("")
+    )
+}
+
+fn print_table(figures: &[serde_json::Value]) {
+    println!();
+    println!(
+        "{:<52} {:>12} {:<10} {:>12} {:>8} {:>10}  compared with",
+        "figure", "ours", "unit", "theirs", "ratio", "target"
+    );
+    println!("{}", "-".repeat(130));
+    for v in figures {
+        let ours = num(v, "value").unwrap_or(f64::NAN);
+        let theirs = num(v, "compare_value");
+        let higher = v["higher_is_better"].as_bool().unwrap_or(true);
+        // Ratio > 1 always means "we are better".
+        let ratio = theirs.map(|t| if higher { ours / t } else { t / ours });
+        let target = num(v, "target");
+        let met = target.map(|t| if higher { ours >= t } else { ours <= t });
+        println!(
+            "{:<52} {:>12.3} {:<10} {:>12} {:>8} {:>10}  {}",
+            v["name"].as_str().unwrap_or("?"),
+            ours,
+            v["unit"].as_str().unwrap_or(""),
+            theirs.map_or("-".into(), |t| format!("{t:.3}")),
+            ratio.map_or("-".into(), |r| format!("{r:.2}x")),
+            match (target, met) {
+                (Some(t), Some(true)) => format!("{t} ok"),
+                (Some(t), _) => format!("{t} MISS"),
+                _ => "-".into(),
+            },
+            v["compare"].as_str().unwrap_or("")
+        );
+    }
+}
