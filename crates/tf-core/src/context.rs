@@ -12,6 +12,10 @@
 //! an executor do not see the ops it handles: an outer tape does not see the symbolic
 //! ops of a function being traced, just as in TensorFlow.
 //!
+//! A *barrier* hides the observers below it without changing execution: ops run inside
+//! it (eagerly, or by the executor below) are seen only by observers pushed above it.
+//! `custom_gradient` uses one to run its function unrecorded.
+//!
 //! With nothing pushed, the cost of all this on the hot path is one thread-local read.
 
 use crate::device::Device;
@@ -25,6 +29,9 @@ use std::rc::Rc;
 
 /// Watches execution: called after every op and every variable read on this thread.
 pub trait Observer {
+    /// The observer as `Any`, so the layer that pushed it can find it again among the
+    /// active observers (see [`active_observers`]).
+    fn as_any(&self) -> &dyn std::any::Any;
     /// An op ran with these inputs/attributes and produced `outputs`.
     fn record_op(&self, call: &OpCall<'_>, outputs: &[Tensor]);
     /// A variable was read, producing `value`.
@@ -50,12 +57,13 @@ pub trait Executor {
 enum Entry {
     Observer(u64, Rc<dyn Observer>),
     Executor(u64, Rc<dyn Executor>),
+    Barrier(u64),
 }
 
 impl Entry {
     fn id(&self) -> u64 {
         match self {
-            Entry::Observer(id, _) | Entry::Executor(id, _) => *id,
+            Entry::Observer(id, _) | Entry::Executor(id, _) | Entry::Barrier(id) => *id,
         }
     }
 }
@@ -116,6 +124,21 @@ pub fn push_executor(executor: Rc<dyn Executor>) -> ContextGuard {
     push(|id| Entry::Executor(id, executor))
 }
 
+/// Pushes a barrier: until the guard drops, observers pushed before it see nothing;
+/// execution is unchanged (eager, or the executor below the barrier).
+pub fn push_barrier() -> ContextGuard {
+    push(Entry::Barrier)
+}
+
+/// The observers that would see an op dispatched now (those above the topmost executor
+/// and the topmost barrier), bottom-up.
+pub fn active_observers() -> Vec<Rc<dyn Observer>> {
+    if !is_active() {
+        return Vec::new();
+    }
+    handlers().observers.into_vec()
+}
+
 /// Runs `f` with an empty context stack (no observers, no executors), restoring the
 /// stack afterwards. Graph executors use it to run kernels eagerly.
 pub fn with_empty_context<R>(f: impl FnOnce() -> R) -> R {
@@ -153,16 +176,17 @@ pub(crate) fn handlers() -> Handlers {
     STACK.with(|s| {
         let s = s.borrow();
         let top_exec = s.iter().rposition(|e| matches!(e, Entry::Executor(..)));
-        let start = top_exec.map_or(0, |i| i + 1);
+        let top_hiding = s.iter().rposition(|e| matches!(e, Entry::Executor(..) | Entry::Barrier(_)));
+        let start = top_hiding.map_or(0, |i| i + 1);
         let executor = top_exec.and_then(|i| match &s[i] {
             Entry::Executor(_, e) => Some(e.clone()),
-            Entry::Observer(..) => None,
+            _ => None,
         });
         let observers = s[start..]
             .iter()
             .filter_map(|e| match e {
                 Entry::Observer(_, o) => Some(o.clone()),
-                Entry::Executor(..) => None,
+                _ => None,
             })
             .collect();
         Handlers {

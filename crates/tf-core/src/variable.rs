@@ -181,7 +181,9 @@ impl Variable {
         let h = context::handlers();
         let value = match &h.executor {
             Some(exec) => exec.read_variable(self)?,
-            None => self.value(),
+            // Each observed read is a distinct tensor (TensorFlow's ReadVariableOp), so
+            // tapes can tell reads apart from other uses of the stored value.
+            None => self.value().alias(),
         };
         for obs in &h.observers {
             obs.record_variable_read(self, &value);

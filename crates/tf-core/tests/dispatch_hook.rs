@@ -6,7 +6,9 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
-use tf_core::context::{Executor, Observer, push_executor, push_observer, with_empty_context};
+use tf_core::context::{
+    Executor, Observer, active_observers, push_barrier, push_executor, push_observer, with_empty_context,
+};
 use tf_core::op::{InferContext, OpCall, execute_eager};
 use tf_core::variable::AssignKind;
 use tf_core::{DType, Error, Result, Tensor, Variable, ops};
@@ -17,6 +19,9 @@ struct Recorder {
 }
 
 impl Observer for Recorder {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
     fn record_op(&self, call: &OpCall<'_>, outputs: &[Tensor]) {
         let shapes: Vec<String> = outputs.iter().map(|t| t.shape().to_string()).collect();
         self.log
@@ -215,4 +220,32 @@ fn symbolic_tensors_cannot_run_eagerly() {
     let call_inputs = [x];
     let attrs = tf_core::op::Attrs::new();
     assert!(execute_eager(&OpCall::new(&ops::RELU, &call_inputs, &attrs)).is_err());
+}
+
+#[test]
+fn barriers_hide_observers_below_but_not_execution() {
+    let below = Rc::new(Recorder::default());
+    let above = Rc::new(Recorder::default());
+    let x = Tensor::from_scalar(1.0f32);
+    let _g0 = push_observer(below.clone());
+    assert_eq!(active_observers().len(), 1);
+    {
+        let _b = push_barrier();
+        assert!(active_observers().is_empty());
+        let _g1 = push_observer(above.clone());
+        let found = active_observers();
+        assert_eq!(found.len(), 1);
+        assert!(found[0].as_any().downcast_ref::<Recorder>().is_some());
+        assert_eq!(ops::neg(&x).unwrap().scalar::<f32>().unwrap(), -1.0);
+    }
+    ops::relu(&x).unwrap();
+    assert_eq!(*above.log.borrow(), vec!["Neg->[]"]);
+    assert_eq!(*below.log.borrow(), vec!["Relu->[]"]);
+    // A barrier above a tracer still lets the tracer execute.
+    let tracer = Rc::new(ToyTracer::default());
+    let _t = push_executor(tracer.clone());
+    let _b = push_barrier();
+    let s = Tensor::symbolic(DType::F32, vec![Some(2)].into(), Arc::new(0usize));
+    assert!(ops::neg(&s).unwrap().is_symbolic());
+    assert_eq!(*tracer.nodes.borrow(), vec!["Neg".to_string()]);
 }

@@ -140,6 +140,14 @@ impl Tensor {
         Tensor::from_inner(dtype, shape, strides, 0, Data::Symbolic(handle))
     }
 
+    /// A new handle to the same value (same storage, shape and layout) with its own
+    /// [`id`](Tensor::id): what reading a variable returns, so each read is a distinct
+    /// tensor for tapes.
+    pub fn alias(&self) -> Tensor {
+        let i = &self.0;
+        Tensor::from_inner(i.dtype, i.shape.clone(), i.strides.clone(), i.offset, i.data.clone())
+    }
+
     /// A unique id for this tensor value (clones share it). Tapes key on it.
     pub fn id(&self) -> u64 {
         self.0.id
