@@ -259,7 +259,11 @@ fn check_reduction(op: Red, dtypes: &[DType], seed: u64) {
     for &dtype in dtypes {
         for dims in shapes() {
             let n: usize = dims.iter().product();
-            let x = tensor_from_f64(&values_for(op, &mut rng, dtype, n), dtype, &dims);
+            let mut v = values_for(op, &mut rng, dtype, n);
+            if dtype.is_float() && n > 4 && rng.random_bool(0.5) {
+                v[n / 3] = f64::NAN; // poisons the outputs it reaches
+            }
+            let x = tensor_from_f64(&v, dtype, &dims);
             let vals = x.to_f64_vec().unwrap();
             for (mask, axes) in axis_subsets(dims.len(), &mut rng) {
                 let expect: Vec<(f64, f64)> = groups(&vals, &dims, &mask)
@@ -320,6 +324,18 @@ fn reduce_logsumexp_matches_reference() {
     check_reduction(Red::LogSumExp, &FLOATS, 6);
 }
 
+/// Reference `(mean, variance)` of one output with tolerances (two passes in f64).
+fn moments_ref(dtype: DType, g: &[f64]) -> ((f64, f64), (f64, f64)) {
+    let t = tol(dtype);
+    let m = g.iter().sum::<f64>() / g.len() as f64;
+    let v = g.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / g.len() as f64;
+    let scale = g.iter().map(|x| x.abs()).sum::<f64>() / g.len() as f64;
+    (
+        (round_to(dtype, &[m])[0], t * (m.abs() + scale)),
+        (round_to(dtype, &[v])[0], t * v.abs() + 1e-9),
+    )
+}
+
 #[test]
 fn moments_match_two_pass_reference() {
     let mut rng = rng(7);
@@ -335,22 +351,8 @@ fn moments_match_two_pass_reference() {
             let vals = x.to_f64_vec().unwrap();
             for (mask, axes) in axis_subsets(dims.len(), &mut rng) {
                 let gs = groups(&vals, &dims, &mask);
-                let t = tol(dtype);
-                let mean: Vec<(f64, f64)> = gs
-                    .iter()
-                    .map(|g| {
-                        let m = g.iter().sum::<f64>() / g.len() as f64;
-                        (round_to(dtype, &[m])[0], t * m.abs())
-                    })
-                    .collect();
-                let var: Vec<(f64, f64)> = gs
-                    .iter()
-                    .map(|g| {
-                        let m = g.iter().sum::<f64>() / g.len() as f64;
-                        let v = g.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / g.len() as f64;
-                        (round_to(dtype, &[v])[0], t * v.abs() + 1e-9)
-                    })
-                    .collect();
+                let (mean, var): (Vec<_>, Vec<_>) =
+                    gs.iter().map(|g| moments_ref(dtype, g)).unzip();
                 for keepdims in [false, true] {
                     let od = out_dims(&dims, &mask, keepdims);
                     for (k, view) in layouts(&x).iter().enumerate() {
@@ -419,10 +421,29 @@ fn large_reductions_take_the_parallel_paths() {
             let vals = x.to_f64_vec().unwrap();
             for (mask, axes) in axis_subsets(dims.len(), &mut rng) {
                 let gs = groups(&vals, &dims, &mask);
-                for op in [Red::Sum, Red::Max, Red::Mean] {
+                let od = out_dims(&dims, &mask, false);
+                if dtype.is_float() {
+                    let (mean, var): (Vec<_>, Vec<_>) =
+                        gs.iter().map(|g| moments_ref(dtype, g)).unzip();
+                    for view in layouts(&x) {
+                        let (m, v) = ops::moments(&view, Some(&axes), false).unwrap();
+                        check(&m, &mean, &od, &format!("mean {dtype} {dims:?} {axes:?}"));
+                        check(
+                            &v,
+                            &var,
+                            &od,
+                            &format!("variance {dtype} {dims:?} {axes:?}"),
+                        );
+                    }
+                }
+                let float_ops: &[Red] = if dtype.is_float() {
+                    &[Red::LogSumExp]
+                } else {
+                    &[]
+                };
+                for &op in [Red::Sum, Red::Max, Red::Mean].iter().chain(float_ops) {
                     let expect: Vec<(f64, f64)> =
                         gs.iter().map(|g| reference(op, dtype, g)).collect();
-                    let od = out_dims(&dims, &mask, false);
                     for (k, view) in layouts(&x).iter().enumerate() {
                         let y = run_red(op, view, Some(&axes), false).unwrap();
                         check(
