@@ -32,6 +32,11 @@ pub(crate) fn fold_lanes<A: Copy, X: Copy>(
     step: impl Fn(A, X) -> A,
     merge: impl Fn(A, A) -> A,
 ) -> A {
+    if xs.len() < LANES {
+        // Short runs (reductions over small inner axes): merging lanes would cost more
+        // than the run itself.
+        return xs.iter().fold(init, |a, &x| step(a, x));
+    }
     let mut acc = [init; LANES];
     let mut chunks = xs.chunks_exact(LANES);
     for c in &mut chunks {
