@@ -99,3 +99,71 @@ impl<T: Element> TryFrom<&Tensor> for ArrayD<T> {
         t.to_ndarray()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dtype::DType;
+    use ndarray::{Array2, Array3, s};
+
+    #[test]
+    fn any_layout_converts_in_logical_order() {
+        let a = Array3::from_shape_fn((2, 3, 4), |(i, j, k)| (i * 12 + j * 4 + k) as i32);
+        let want: Vec<i32> = a.iter().copied().collect();
+        // Standard layout moves the buffer.
+        let t = Tensor::from_ndarray(a.clone()).unwrap();
+        assert_eq!(t.dims(), &[2, 3, 4]);
+        assert_eq!(t.to_vec::<i32>().unwrap(), want);
+        // Fortran order, a negative-stride slice, and a sliced owned array with an offset.
+        let f = Array3::from_shape_vec((2, 3, 4).f(), want.clone()).unwrap();
+        assert_eq!(
+            Tensor::from_ndarray(f.clone())
+                .unwrap()
+                .to_vec::<i32>()
+                .unwrap(),
+            f.iter().copied().collect::<Vec<_>>()
+        );
+        let rev = a.slice(s![..;-1, 1.., ..;2]);
+        let t = Tensor::from_ndarray_view(rev).unwrap();
+        assert_eq!(t.dims(), &[2, 2, 2]);
+        assert_eq!(
+            t.to_vec::<i32>().unwrap(),
+            rev.iter().copied().collect::<Vec<_>>()
+        );
+        let mut owned = a.clone();
+        owned.slice_collapse(s![1.., .., ..]);
+        let t = Tensor::from_ndarray(owned.clone()).unwrap();
+        assert_eq!(t.to_vec::<i32>().unwrap(), want[12..].to_vec());
+        let empty = Array2::<f32>::zeros((0, 3));
+        assert_eq!(Tensor::from_ndarray(empty).unwrap().dims(), &[0, 3]);
+    }
+
+    #[test]
+    fn to_ndarray_and_views() {
+        let t = Tensor::from_vec((0..6).map(|i| i as f64).collect::<Vec<_>>(), [2, 3]).unwrap();
+        let tt = crate::ops::transpose(&t, None).unwrap();
+        let a: ArrayD<f64> = (&tt).try_into().unwrap();
+        assert_eq!(a.shape(), &[3, 2]);
+        assert_eq!(a[[2, 1]], 5.0);
+        assert!(a.is_standard_layout());
+        let v = tt.ndarray_view::<f64>().unwrap();
+        assert_eq!(v, a);
+        let b = crate::ops::broadcast_to(&Tensor::vector(&[1u8, 2]), &[3, 2]).unwrap();
+        let bv = b.ndarray_view::<u8>().unwrap();
+        assert_eq!(bv.strides(), &[0, 1]);
+        assert_eq!(
+            bv.iter().copied().collect::<Vec<_>>(),
+            vec![1, 2, 1, 2, 1, 2]
+        );
+        let back = Tensor::try_from(a).unwrap();
+        assert_eq!(back.to_vec::<f64>().unwrap(), tt.to_vec::<f64>().unwrap());
+        let e = t.to_ndarray::<f32>().unwrap_err().to_string();
+        assert!(e.contains("float64") && e.contains("float32"), "{e}");
+        assert!(
+            Tensor::zeros([2], DType::Bool)
+                .unwrap()
+                .to_ndarray::<bool>()
+                .is_ok()
+        );
+    }
+}

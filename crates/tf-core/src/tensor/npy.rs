@@ -217,19 +217,21 @@ fn parse_dict(ctx: &str, text: &[u8]) -> Result<(String, bool, Vec<usize>)> {
             break;
         }
         let key = c.string()?;
+        if !matches!(key.as_str(), "descr" | "fortran_order" | "shape") {
+            return Err(fmt_err(ctx, format!("unexpected header key '{key}'")));
+        }
         c.expect(b':')?;
         let value = c.value()?;
         let dup = match (key.as_str(), value) {
             ("descr", Value::Str(s)) => descr.replace(s).is_some(),
             ("fortran_order", Value::Bool(b)) => fortran.replace(b).is_some(),
             ("shape", Value::Tuple(t)) => shape.replace(t).is_some(),
-            ("descr" | "fortran_order" | "shape", v) => {
+            (_, v) => {
                 return Err(fmt_err(
                     ctx,
                     format!("header key '{key}' has a value of the wrong type: {v:?}"),
                 ));
             }
-            _ => return Err(fmt_err(ctx, format!("unexpected header key '{key}'"))),
         };
         if dup {
             return Err(fmt_err(ctx, format!("header key '{key}' appears twice")));
