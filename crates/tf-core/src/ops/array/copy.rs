@@ -6,6 +6,8 @@
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::kernels::parallel::fill_vec;
+use crate::op::KernelContext;
+use crate::shape::Shape;
 use crate::tensor::Tensor;
 use smallvec::SmallVec;
 use std::mem::MaybeUninit;
@@ -39,7 +41,7 @@ pub(crate) fn gather_tables<T: Copy + Send + Sync>(
     }
     let inner = dims[rank - 1];
     let inner_t = &tables[rank - 1];
-    let inner_contiguous = inner_t.windows(2).all(|w| w[1] == w[0] + 1);
+    let runs = runs_of(inner_t);
     fill_vec(n, |start, chunk| {
         let outer = rank - 1;
         let mut idx: SmallVec<[usize; 6]> = SmallVec::from_elem(0, outer);
@@ -57,9 +59,26 @@ pub(crate) fn gather_tables<T: Copy + Send + Sync>(
         while pos < chunk.len() {
             let take = (inner - col).min(chunk.len() - pos);
             let dst = &mut chunk[pos..pos + take];
-            if inner_contiguous {
-                let s = off + inner_t[col];
-                write_slice(dst, &data[s..s + take]);
+            if take == inner {
+                // A whole row: copy run by run.
+                for r in &runs {
+                    let d = &mut dst[r.col..r.col + r.len];
+                    let s = off + r.first;
+                    match r.dir {
+                        Dir::Forward => write_slice(d, &data[s..s + r.len]),
+                        Dir::Backward => {
+                            let src = &data[s + 1 - r.len..s + 1];
+                            for (slot, &v) in d.iter_mut().zip(src.iter().rev()) {
+                                slot.write(v);
+                            }
+                        }
+                        Dir::Scattered => {
+                            for (slot, &t) in d.iter_mut().zip(&inner_t[r.col..r.col + r.len]) {
+                                slot.write(data[off + t]);
+                            }
+                        }
+                    }
+                }
             } else {
                 for (slot, &t) in dst.iter_mut().zip(&inner_t[col..col + take]) {
                     slot.write(data[off + t]);
@@ -84,6 +103,69 @@ pub(crate) fn gather_tables<T: Copy + Send + Sync>(
             }
         }
     })
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Dir {
+    /// Consecutive increasing offsets.
+    Forward,
+    /// Consecutive decreasing offsets.
+    Backward,
+    /// Anything else (one element per entry).
+    Scattered,
+}
+
+/// A stretch of an inner offset table copied in one go: `len` entries from column
+/// `col`, the first reading offset `first`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Run {
+    col: usize,
+    len: usize,
+    first: usize,
+    dir: Dir,
+}
+
+/// Splits a table into forward runs (`t[i+1] = t[i] + 1`), backward runs
+/// (`t[i+1] = t[i] - 1`) and scattered stretches, so rows copy with slice copies.
+fn runs_of(t: &[usize]) -> Vec<Run> {
+    let mut runs: Vec<Run> = Vec::new();
+    let mut i = 0;
+    while i < t.len() {
+        let mut j = i + 1;
+        let dir = match t.get(i + 1) {
+            Some(&n) if n == t[i] + 1 => Dir::Forward,
+            Some(&n) if n + 1 == t[i] => Dir::Backward,
+            _ => Dir::Scattered,
+        };
+        match dir {
+            Dir::Forward => {
+                while j < t.len() && t[j] == t[j - 1] + 1 {
+                    j += 1;
+                }
+            }
+            Dir::Backward => {
+                while j < t.len() && t[j] + 1 == t[j - 1] {
+                    j += 1;
+                }
+            }
+            Dir::Scattered => {
+                // Extend until the next two entries start a run.
+                while j < t.len()
+                    && !(j + 1 < t.len() && (t[j + 1] == t[j] + 1 || t[j + 1] + 1 == t[j]))
+                {
+                    j += 1;
+                }
+            }
+        }
+        runs.push(Run {
+            col: i,
+            len: j - i,
+            first: t[i],
+            dir,
+        });
+        i = j;
+    }
+    runs
 }
 
 /// `nblocks` blocks of `block` elements each, block `q` copied from
@@ -154,6 +236,19 @@ pub(crate) fn concat_rows<T: Copy + Send + Sync>(
     })
 }
 
+/// The shape of output `i` for a kernel about to allocate it: errors (instead of
+/// failing to allocate) when its element count overflows what a tensor can hold.
+pub(crate) fn alloc_shape(ctx: &KernelContext<'_>, i: usize) -> Result<Shape> {
+    let shape = ctx.out_shape(i)?;
+    if shape.checked_num_elements().is_none() {
+        return Err(Error::invalid(
+            ctx.name(),
+            format!("output shape {shape} has too many elements"),
+        ));
+    }
+    Ok(shape)
+}
+
 /// The values of an int32 or int64 index tensor as i64, row-major.
 pub(crate) fn index_values(op: &'static str, what: &str, t: &Tensor) -> Result<Vec<i64>> {
     match t.dtype() {
@@ -206,7 +301,53 @@ mod tests {
         let cols = 10_000usize;
         let t0: Vec<usize> = (0..rows).map(|i| i * cols).collect();
         let t1: Vec<usize> = (0..cols).collect();
-        assert_eq!(gather_tables(&big, 0, &[rows, cols], &[t0, t1]), big);
+        assert_eq!(
+            gather_tables(&big, 0, &[rows, cols], &[t0.clone(), t1]),
+            big
+        );
+        let rev: Vec<usize> = (0..cols).rev().collect();
+        let want: Vec<u32> = big
+            .chunks(cols)
+            .flat_map(|r| r.iter().rev().copied())
+            .collect();
+        assert_eq!(gather_tables(&big, 0, &[rows, cols], &[t0, rev]), want);
+    }
+
+    #[test]
+    fn runs_split_tables() {
+        let t = [5, 6, 7, 3, 2, 1, 9, 11, 13, 0, 1];
+        let r = runs_of(&t);
+        let got: Vec<(usize, usize, usize, Dir)> =
+            r.iter().map(|r| (r.col, r.len, r.first, r.dir)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (0, 3, 5, Dir::Forward),
+                (3, 3, 3, Dir::Backward),
+                (6, 3, 9, Dir::Scattered),
+                (9, 2, 0, Dir::Forward),
+            ]
+        );
+        assert_eq!(
+            runs_of(&[4]),
+            vec![Run {
+                col: 0,
+                len: 1,
+                first: 4,
+                dir: Dir::Scattered
+            }]
+        );
+        assert!(runs_of(&[]).is_empty());
+        // Mixed tables gather the same as element by element.
+        let data: Vec<u16> = (0..100).collect();
+        let inner: Vec<usize> = t.to_vec();
+        let outer: Vec<usize> = vec![0, 50, 20];
+        let out = gather_tables(&data, 3, &[3, t.len()], &[outer.clone(), inner.clone()]);
+        let want: Vec<u16> = outer
+            .iter()
+            .flat_map(|&o| inner.iter().map(move |&i| (3 + o + i) as u16))
+            .collect();
+        assert_eq!(out, want);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! int32 or int64 tensors; out-of-range indices are errors naming the index and the
 //! valid range, as on TensorFlow's CPU (one_hot instead yields an all-off row).
 
-use super::copy::{gather_blocks, index_values, multi_index};
+use super::copy::{alloc_shape, gather_blocks, index_values, multi_index};
 use crate::dtype::{DType, DTypeSet, Element};
 use crate::error::{Error, Result};
 use crate::op::{Arity, Attrs, InferContext, KernelContext, OpDef, Specs, call1, spec1};
@@ -125,7 +125,7 @@ fn gather_kernel(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
             ),
         ));
     }
-    let out_shape = ctx.out_shape(0)?;
+    let out_shape = alloc_shape(ctx, 0)?;
     let nblocks = batch * outer * k;
     let out = crate::with_dtype!(params.dtype(), T => {
         let data = params.host_data::<T>()?;
@@ -219,7 +219,7 @@ fn gather_nd_kernel(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
     let m = indices.dims().last().copied().unwrap_or(0);
     let offsets = nd_offsets(ctx.name(), indices, params.dims(), "param shape")?;
     let block: usize = params.dims()[m..].iter().product();
-    let out_shape = ctx.out_shape(0)?;
+    let out_shape = alloc_shape(ctx, 0)?;
     let out = crate::with_dtype!(params.dtype(), T => {
         let data = params.host_data::<T>()?;
         let v = gather_blocks(&data, offsets.len(), block, |q| offsets[q] * block);
@@ -309,7 +309,7 @@ fn scatter_typed<T: Arith>(
 
 fn scatter_nd_kernel(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
     let (indices, updates) = (ctx.input(0), ctx.input(1));
-    let shape = ctx.out_shape(0)?;
+    let shape = alloc_shape(ctx, 0)?;
     let m = indices.dims().last().copied().unwrap_or(0);
     let offsets = nd_offsets(ctx.name(), indices, &shape, "shape")?;
     let block: usize = shape[m..].iter().product();
@@ -375,7 +375,7 @@ fn infer_one_hot(ctx: &InferContext<'_>) -> Result<Specs> {
 fn one_hot_kernel(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
     let op = ctx.name();
     let indices = ctx.input(0);
-    let shape = ctx.out_shape(0)?;
+    let shape = alloc_shape(ctx, 0)?;
     let axis = one_hot_axis(op, ctx.attr_int("axis")?, indices.rank())?;
     let depth = shape[axis];
     let idx = index_values(op, "indices", indices)?;

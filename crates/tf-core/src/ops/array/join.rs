@@ -1,7 +1,7 @@
 //! Joining and splitting along an axis: concat, stack, unstack, split, split_v.
 //! Joins copy; splits return views of the input.
 
-use super::copy::concat_rows;
+use super::copy::{alloc_shape, concat_rows};
 use crate::dtype::DTypeSet;
 use crate::error::{Error, Result};
 use crate::op::{Arity, Attrs, InferContext, KernelContext, OpDef, Specs, TensorSpec, call, call1};
@@ -76,7 +76,7 @@ fn infer_concat(ctx: &InferContext<'_>) -> Result<Specs> {
 /// Copies the inputs' rows into one output: `axis` splits each input into `outer`
 /// rows of `blocks[k]` elements.
 fn join_kernel(ctx: &KernelContext<'_>, outer: usize, blocks: &[usize]) -> Result<Tensor> {
-    let shape = ctx.out_shape(0)?;
+    let shape = alloc_shape(ctx, 0)?;
     crate::with_dtype!(ctx.out_dtype(0), T => {
         let data = ctx
             .inputs

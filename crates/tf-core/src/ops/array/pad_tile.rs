@@ -1,7 +1,7 @@
 //! Ops that rearrange or repeat elements into a new buffer: tile, pad (constant and
 //! mirror), reverse.
 
-use super::copy::gather_tables;
+use super::copy::{alloc_shape, gather_tables};
 use crate::dtype::{DTypeSet, Element};
 use crate::error::{Error, Result};
 use crate::kernels::strided::for_each_offsets;
@@ -60,7 +60,7 @@ fn infer_tile(ctx: &InferContext<'_>) -> Result<Specs> {
 
 fn tile_kernel(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
     let x = ctx.input(0);
-    let out_shape = ctx.out_shape(0)?;
+    let out_shape = alloc_shape(ctx, 0)?;
     let tables: Vec<Vec<usize>> = out_shape
         .iter()
         .zip(x.dims().iter().zip(x.strides()))
@@ -169,7 +169,7 @@ fn pad_typed<T: Element>(
 fn pad_kernel(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
     let x = ctx.input(0);
     let pads = paddings(ctx.name(), &x.partial_shape(), ctx.attr_ints("paddings")?)?;
-    let out_shape = ctx.out_shape(0)?;
+    let out_shape = alloc_shape(ctx, 0)?;
     let out = crate::with_dtype!(x.dtype(), T => {
         let value = match ctx.inputs.get(1) {
             Some(c) => c.scalar::<T>()?,
@@ -233,7 +233,7 @@ fn mirror_pad_kernel(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
     let x = ctx.input(0);
     let reflect = mirror_mode(ctx.name(), ctx.attr_str("mode")?)?;
     let pads = paddings(ctx.name(), &x.partial_shape(), ctx.attr_ints("paddings")?)?;
-    let out_shape = ctx.out_shape(0)?;
+    let out_shape = alloc_shape(ctx, 0)?;
     let tables: Vec<Vec<usize>> = out_shape
         .iter()
         .zip(&pads)
