@@ -8,6 +8,8 @@
 mod access;
 mod create;
 mod display;
+mod ndarray_conv;
+mod npy;
 
 pub use access::StridedView;
 

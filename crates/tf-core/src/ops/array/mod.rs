@@ -1,128 +1,69 @@
-//! Shape and layout ops: identity, reshape and the views.
+//! Shape and layout ops (TensorFlow's `array_ops`), by concept:
+//!
+//! - views: identity, reshape, transpose, slice, expand_dims, squeeze,
+//!   broadcast_to — results share the input's storage.
+//! - strided_slice: NumPy basic indexing with TensorFlow's masks.
+//! - join: concat, stack, unstack, split, split_v.
+//! - pad_tile: tile, pad, pad_v2, mirror_pad, reverse.
+//! - gather: gather, gather_nd, scatter_nd, one_hot.
+//! - shape_ops: shape, size, zeros_like, ones_like (work on symbolic tensors).
+//! - methods: the `Tensor` methods a TensorFlow user expects (`t.transpose(..)`, ...).
+//!
+//! # Views
+//! Transpose, slice, expand_dims, squeeze, broadcast_to, unstack, split and
+//! strided_slice with positive strides return views ([`Tensor::view`](crate::Tensor::view)) of their input;
+//! reshape does when the input is contiguous. The other ops copy.
 
-use crate::dtype::DTypeSet;
-use crate::error::{Error, Result};
-use crate::op::{Arity, Attrs, InferContext, KernelContext, OpDef, Specs, call1, spec1};
-use crate::shape::{PartialShape, Shape};
-use crate::tensor::Tensor;
+mod copy;
+mod gather;
+mod join;
+mod methods;
+mod pad_tile;
+mod shape_ops;
+mod strided_slice;
+mod views;
 
-fn infer_identity(ctx: &InferContext<'_>) -> Result<Specs> {
-    spec1(ctx.dtype(0), ctx.shape(0))
-}
+pub use gather::{
+    GATHER, GATHER_ND, ONE_HOT, SCATTER_ND, gather, gather_nd, one_hot, one_hot_with, scatter_nd,
+};
+pub use join::{CONCAT, SPLIT, SPLIT_V, STACK, UNSTACK, concat, split, split_v, stack, unstack};
+pub use pad_tile::{
+    MIRROR_PAD, PAD, PAD_V2, REVERSE, TILE, mirror_pad, pad, pad_v2, reverse, tile,
+};
+pub use shape_ops::{ONES_LIKE, SHAPE, SIZE, ZEROS_LIKE, ones_like, shape, size, zeros_like};
+pub use strided_slice::{STRIDED_SLICE, SliceMasks, strided_slice};
+pub use views::{
+    BROADCAST_TO, EXPAND_DIMS, IDENTITY, RESHAPE, SLICE, SQUEEZE, TRANSPOSE, broadcast_to,
+    expand_dims, identity, reshape, slice, squeeze, transpose,
+};
 
-fn identity_kernel(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
-    Ok(vec![ctx.input(0).contiguous_host()?])
-}
+use crate::op::OpDef;
 
-/// Resolves a reshape target (`-1` infers one dimension) against a partial input shape.
-fn reshape_target(op: &'static str, input: &PartialShape, target: &[i64]) -> Result<PartialShape> {
-    let mut infer_at = None;
-    let mut known = 1usize;
-    for (i, &d) in target.iter().enumerate() {
-        match d {
-            -1 if infer_at.is_none() => infer_at = Some(i),
-            -1 => {
-                return Err(Error::invalid(
-                    op,
-                    format!("can only infer one dimension: {target:?}"),
-                ));
-            }
-            d if d < 0 => {
-                return Err(Error::invalid(
-                    op,
-                    format!("size {d} at position {i} is negative: {target:?}"),
-                ));
-            }
-            d => {
-                known = known
-                    .checked_mul(d as usize)
-                    .ok_or_else(|| Error::invalid(op, "target shape overflows"))?
-            }
-        }
-    }
-    let total = input.num_elements();
-    let mut out: PartialShape = target
-        .iter()
-        .map(|&d| (d >= 0).then_some(d as usize))
-        .collect();
-    match (infer_at, total) {
-        (Some(i), Some(total)) => {
-            if known == 0 || total % known != 0 {
-                return Err(Error::invalid(
-                    op,
-                    format!(
-                        "input of shape {input} ({total} elements) cannot be reshaped to {target:?}"
-                    ),
-                ));
-            }
-            out = out
-                .iter()
-                .enumerate()
-                .map(|(j, d)| if j == i { Some(total / known) } else { *d })
-                .collect();
-        }
-        (None, Some(total)) if total != known => {
-            return Err(Error::invalid(
-                op,
-                format!(
-                    "input of shape {input} has {total} elements, target {target:?} has {known}"
-                ),
-            ));
-        }
-        _ => {}
-    }
-    Ok(out)
-}
-
-fn infer_reshape(ctx: &InferContext<'_>) -> Result<Specs> {
-    let target = ctx.attr_ints("shape")?;
-    spec1(
-        ctx.dtype(0),
-        reshape_target(ctx.name(), &ctx.shape(0), target)?,
-    )
-}
-
-fn reshape_kernel(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
-    let x = ctx.input(0);
-    let shape: Shape = ctx.out_shape(0)?;
-    // A view when the input is contiguous; otherwise copy first.
-    let base = if x.is_contiguous() {
-        x.clone()
-    } else {
-        x.contiguous_host()?
-    };
-    let strides = shape.contiguous_strides();
-    Ok(vec![base.view(
-        ctx.name(),
-        shape,
-        strides,
-        base.offset(),
-    )?])
-}
-
-/// Returns the input unchanged in value, as a contiguous tensor (`tf.identity`).
-pub static IDENTITY: OpDef =
-    OpDef::new("Identity", Arity::Fixed(1), infer_identity).cpu(DTypeSet::ALL, identity_kernel);
-/// Reshape (attr `shape`, list of ints with at most one `-1`); a view when possible.
-pub static RESHAPE: OpDef =
-    OpDef::new("Reshape", Arity::Fixed(1), infer_reshape).cpu(DTypeSet::ALL, reshape_kernel);
-
-pub(crate) static OPS: &[&OpDef] = &[&IDENTITY, &RESHAPE];
-
-/// `tf.identity`: same value, contiguous; recorded by tapes (unlike
-/// [`Tensor::contiguous_host`]).
-pub fn identity(x: &Tensor) -> Result<Tensor> {
-    call1(&IDENTITY, std::slice::from_ref(x), &Attrs::new())
-}
-
-/// `tf.reshape`: same elements in row-major order with a new shape; one dimension may
-/// be `-1` (inferred). Shares storage when the input is contiguous.
-///
-/// Errors when the element counts differ.
-pub fn reshape(x: &Tensor, shape: &[i64]) -> Result<Tensor> {
-    call1(
-        &RESHAPE,
-        std::slice::from_ref(x),
-        &Attrs::new().with("shape", shape),
-    )
-}
+pub(crate) static OPS: &[&OpDef] = &[
+    &IDENTITY,
+    &RESHAPE,
+    &TRANSPOSE,
+    &SLICE,
+    &STRIDED_SLICE,
+    &EXPAND_DIMS,
+    &SQUEEZE,
+    &BROADCAST_TO,
+    &CONCAT,
+    &STACK,
+    &UNSTACK,
+    &SPLIT,
+    &SPLIT_V,
+    &TILE,
+    &PAD,
+    &PAD_V2,
+    &MIRROR_PAD,
+    &REVERSE,
+    &GATHER,
+    &GATHER_ND,
+    &SCATTER_ND,
+    &ONE_HOT,
+    &SHAPE,
+    &SIZE,
+    &ZEROS_LIKE,
+    &ONES_LIKE,
+];
