@@ -35,7 +35,7 @@ fn rows_along(dims: &[usize], axis: usize) -> Vec<Vec<usize>> {
     let n: usize = dims.iter().product();
     let mut rows = Vec::new();
     for start in 0..n {
-        if (start / strides[axis]) % dims[axis] == 0 {
+        if (start / strides[axis]).is_multiple_of(dims[axis]) {
             rows.push((0..dims[axis]).map(|k| start + k * strides[axis]).collect());
         }
     }

@@ -15,9 +15,10 @@ use crate::dtype::DTypeSet;
 use crate::error::{Error, Result};
 use crate::op::{Arity, Attrs, InferContext, KernelContext, OpDef, Specs, TensorSpec, call};
 use crate::ops::elementwise::binary_map;
-use crate::ops::random::{RANDOM_UNIFORM, Sampler, UnitUniform, get_seed, run_dist};
+use crate::ops::random::{Dist, RANDOM_UNIFORM, Sampler, get_seed, run_dist, write_group};
 use crate::shape::{PartialShape, Shape};
 use crate::tensor::Tensor;
+use std::mem::MaybeUninit;
 
 fn check_rate(op: &'static str, rate: f64) -> Result<()> {
     if !(0.0..1.0).contains(&rate) {
@@ -75,6 +76,33 @@ fn infer_dropout(ctx: &InferContext<'_>) -> Result<Specs> {
     Ok(s)
 }
 
+/// The dropout mask drawn group by group from `RandomUniform`'s stream: `scale` where
+/// the uniform value is `>= rate`, else 0.
+struct MaskDist<T> {
+    rate: T,
+    scale: T,
+}
+
+impl<T: NnFloat + Sampler> Dist for MaskDist<T> {
+    type T = T;
+    const GROUP: usize = <T as Sampler>::GROUP;
+    #[inline(always)]
+    fn group(&self, rng: &mut crate::ops::random::Philox, out: &mut [MaybeUninit<T>]) {
+        let rate = self.rate.to_c();
+        let u = T::uniform(rng);
+        write_group(
+            u.map(|u| {
+                if u.to_c() >= rate {
+                    self.scale
+                } else {
+                    T::ZERO
+                }
+            }),
+            out,
+        );
+    }
+}
+
 fn dropout_typed<T: NnFloat + Sampler>(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
     let x = ctx.input(0);
     let rate = ctx.attr_float("rate")?;
@@ -88,21 +116,11 @@ fn dropout_typed<T: NnFloat + Sampler>(ctx: &KernelContext<'_>) -> Result<Vec<Te
         )?;
         return Ok(vec![y, Tensor::ones(mask_shape, T::DTYPE)?]);
     }
-    let keep = 1.0 - rate;
-    let scale = T::from_f64(1.0 / keep);
-    let rate_t = T::from_f64(rate).to_c();
-    let noise = run_dist(
-        ctx,
-        RANDOM_UNIFORM.name,
-        mask_shape.clone(),
-        &UnitUniform::<T>(std::marker::PhantomData),
-    )?;
-    let mask: Vec<T> = noise
-        .as_slice::<T>()?
-        .iter()
-        .map(|&u| if u.to_c() >= rate_t { scale } else { T::ZERO })
-        .collect();
-    let mask = Tensor::from_host_vec(mask, mask_shape)?;
+    let dist = MaskDist {
+        rate: T::from_f64(rate),
+        scale: T::from_f64(1.0 / (1.0 - rate)),
+    };
+    let mask = run_dist(ctx, RANDOM_UNIFORM.name, mask_shape, &dist)?;
     let y = binary_map::<T, T>(x, &mask, x.shape(), |a, m| T::from_c(a.to_c() * m.to_c()))?;
     Ok(vec![y, mask])
 }

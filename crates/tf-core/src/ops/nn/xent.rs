@@ -40,14 +40,11 @@ fn infer_xent(ctx: &InferContext<'_>) -> Result<Specs> {
 }
 
 /// A view of `t` broadcast to `dims` (stride 0 along broadcast dimensions).
-fn broadcast_view<'a, T: Copy>(
+fn broadcast_view<'a, T: crate::Element>(
     t: &'a Tensor,
     dims: &'a [usize],
     strides: &'a [usize],
-) -> Result<StridedView<'a, T>>
-where
-    T: crate::Element,
-{
+) -> Result<StridedView<'a, T>> {
     let v = t.strided::<T>()?;
     Ok(StridedView {
         data: v.data,

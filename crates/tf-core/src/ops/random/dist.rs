@@ -52,7 +52,7 @@ pub(crate) fn fill<D: Dist>(n: usize, base: Philox, dist: &D) -> Vec<D::T> {
 }
 
 #[inline(always)]
-fn write_group<T: Copy, const N: usize>(vals: [T; N], out: &mut [MaybeUninit<T>]) {
+pub(crate) fn write_group<T: Copy, const N: usize>(vals: [T; N], out: &mut [MaybeUninit<T>]) {
     for (o, v) in out.iter_mut().zip(vals) {
         o.write(v);
     }
@@ -239,18 +239,6 @@ impl<T: Sampler> Dist for Uniform<T> {
     fn group(&self, rng: &mut Philox, out: &mut [MaybeUninit<T>]) {
         let u = T::uniform(rng);
         write_group(u.map(|u| T::mul_add_rounded(u, self.range, self.min)), out);
-    }
-}
-
-/// Raw uniform `[0, 1)` values (dropout's noise).
-pub(crate) struct UnitUniform<T>(pub std::marker::PhantomData<T>);
-
-impl<T: Sampler> Dist for UnitUniform<T> {
-    type T = T;
-    const GROUP: usize = T::GROUP;
-    #[inline(always)]
-    fn group(&self, rng: &mut Philox, out: &mut [MaybeUninit<T>]) {
-        write_group(T::uniform(rng), out);
     }
 }
 

@@ -20,7 +20,7 @@
 //!    TensorFlow's eager kernel cache. A new entry starts at `Philox(seed, seed2)` (for
 //!    `(0, 0)`, at seeds from OS entropy); each call takes the current position and
 //!    skips past what it may use, so calling the same op with the same seeds yields
-//!    A1, A2, ... ([`reserve`]).
+//!    A1, A2, ...
 //!
 //! [`set_random_seed`] sets the global seed, restarts the op-seed counter and clears
 //! the kernel table, so running the same program again gives the same numbers.
