@@ -753,3 +753,161 @@ fn errors_name_the_op_and_the_problem() {
         "{msg}"
     );
 }
+
+#[test]
+fn shape_inference_keeps_unknown_dimensions() {
+    use std::sync::Arc;
+    use tf_core::PartialShape;
+    use tf_core::op::{Attrs, InferContext, OpDef};
+    let sym = |dt: DType, dims: &[Option<usize>]| {
+        Tensor::symbolic(dt, PartialShape::new(dims), Arc::new(()))
+    };
+    let infer = |op: &'static OpDef, inputs: &[Tensor], attrs: &Attrs| -> Vec<String> {
+        (op.infer)(&InferContext { op, inputs, attrs })
+            .unwrap()
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let x = sym(DType::F32, &[None, Some(10)]);
+    assert_eq!(
+        infer(
+            &ops::SOFTMAX,
+            std::slice::from_ref(&x),
+            &Attrs::new().with("axis", 0i64)
+        ),
+        ["float32[?,10]"]
+    );
+    let labels = sym(DType::F32, &[Some(1), Some(10)]);
+    assert_eq!(
+        infer(
+            &ops::SOFTMAX_CROSS_ENTROPY_WITH_LOGITS,
+            &[x.clone(), labels],
+            &Attrs::new()
+        ),
+        ["float32[?]", "float32[?,10]"]
+    );
+    let idx = sym(DType::I64, &[None]);
+    assert_eq!(
+        infer(
+            &ops::SPARSE_SOFTMAX_CROSS_ENTROPY_WITH_LOGITS,
+            &[x.clone(), idx],
+            &Attrs::new()
+        ),
+        ["float32[?]", "float32[?,10]"]
+    );
+    let idx4 = sym(DType::I32, &[Some(4)]);
+    assert_eq!(
+        infer(
+            &ops::SPARSE_SOFTMAX_CROSS_ENTROPY_WITH_LOGITS,
+            &[x.clone(), idx4],
+            &Attrs::new()
+        ),
+        ["float32[4]", "float32[4,10]"]
+    );
+    let attrs = Attrs::new()
+        .with("rate", 0.5)
+        .with("seed", 0i64)
+        .with("seed2", 0i64)
+        .with("noise_shape", vec![-1i64, 1]);
+    assert_eq!(
+        infer(&ops::DROPOUT, std::slice::from_ref(&x), &attrs),
+        ["float32[?,10]", "float32[?,1]"]
+    );
+    let mean = sym(DType::F32, &[Some(10)]);
+    let attrs = Attrs::new().with("variance_epsilon", 1e-3);
+    assert_eq!(
+        infer(
+            &ops::BATCH_NORMALIZATION,
+            &[x.clone(), mean.clone(), mean],
+            &attrs
+        ),
+        ["float32[?,10]"]
+    );
+    let attrs = Attrs::new().with("axis", vec![1i64]).with("epsilon", 1e-12);
+    assert_eq!(infer(&ops::L2_NORMALIZE, &[x], &attrs), ["float32[?,10]"]);
+}
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A shape that broadcasts to `[r, c]`: one of its rank-2 or rank-1 variants.
+    fn variant(r: usize, c: usize, k: u8) -> Vec<usize> {
+        match k % 5 {
+            0 => vec![r, c],
+            1 => vec![1, c],
+            2 => vec![r, 1],
+            3 => vec![c],
+            _ => vec![1, 1],
+        }
+    }
+
+    fn broadcast_to(v: &[f64], dims: &[usize], r: usize, c: usize) -> Vec<f64> {
+        let (dr, dc) = match dims {
+            [a, b] => (*a, *b),
+            [b] => (1, *b),
+            _ => (1, 1),
+        };
+        (0..r * c)
+            .map(|i| v[(if dr == 1 { 0 } else { i / c }) * dc + if dc == 1 { 0 } else { i % c }])
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn dense_xent_broadcasts_like_tensorflow(r in 1usize..4, c in 1usize..5, kf in any::<u8>(), kl in any::<u8>(), seed in any::<u64>()) {
+            let mut g = rng(seed);
+            let (fd, ld) = (variant(r, c, kf), variant(r, c, kl));
+            let f = random_tensor(&mut g, DType::F64, &fd);
+            let l = random_tensor(&mut g, DType::F64, &ld);
+            let res = ops::softmax_cross_entropy_with_logits_raw(&f, &l);
+            let out_rank2 = fd.len() == 2 || ld.len() == 2;
+            if !out_rank2 {
+                prop_assert!(res.is_err());
+                return Ok(());
+            }
+            let (loss, bp) = res.unwrap();
+            // The broadcast shape, as TensorFlow computes it.
+            let bshape = tf_core::shape::broadcast_shapes("x", &fd, &ld).unwrap();
+            let (br, bc) = (bshape[0], bshape[1]);
+            let fv = broadcast_to(&f.to_f64_vec().unwrap(), &fd, br, bc);
+            let lv = broadcast_to(&l.to_f64_vec().unwrap(), &ld, br, bc);
+            let (wl, wb) = xent_ref(&fv, &lv, br, bc);
+            assert_close(&loss, &wl, &[br], 1e-12, 1e-12, "loss");
+            assert_close(&bp, &wb, &[br, bc], 1e-12, 1e-12, "backprop");
+        }
+
+        #[test]
+        fn dropout_noise_shape_property(dims in common::strategies::dims(), pick in any::<u16>(), seed in 0u64..1000) {
+            // Each noise dimension is x's, 1, or -1 (x's); sometimes drop leading dims.
+            let mut noise: Vec<i64> = dims.iter().enumerate().map(|(i, &d)| match (pick >> (2 * i)) & 3 {
+                0 => 1,
+                1 => -1,
+                _ => d as i64,
+            }).collect();
+            let drop = ((pick >> 12) as usize % 2).min(noise.len());
+            noise.drain(..drop);
+            let x = random_tensor(&mut rng(seed), DType::F32, &dims);
+            let (y, mask) = ops::dropout_with_mask(&x, 0.4, Some(&noise), Some(seed)).unwrap();
+            let want_mask: Vec<usize> = noise.iter().enumerate().map(|(i, &n)| if n == -1 { dims[drop + i] } else { n as usize }).collect();
+            prop_assert_eq!(mask.dims(), &want_mask[..]);
+            prop_assert_eq!(y.dims(), &dims[..]);
+            // y[i] = x[i] * mask[broadcast index of i].
+            let (xv, mv, yv) = (x.to_f64_vec().unwrap(), mask.to_f64_vec().unwrap(), y.to_f64_vec().unwrap());
+            let xs = tf_core::Shape::new(&dims).contiguous_strides();
+            let ms = tf_core::Shape::new(&want_mask).contiguous_strides();
+            for i in 0..xv.len() {
+                let mut mi = 0;
+                for (k, &md) in want_mask.iter().enumerate() {
+                    let d = drop + k;
+                    let idx = (i / xs[d]) % dims[d];
+                    mi += if md == 1 { 0 } else { idx * ms[k] };
+                }
+                prop_assert_eq!(yv[i], ((xv[i] as f32) * (mv[mi] as f32)) as f64);
+            }
+        }
+    }
+}

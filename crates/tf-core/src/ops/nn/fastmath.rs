@@ -8,6 +8,7 @@
 
 use crate::dtype::Element;
 use half::{bf16, f16};
+use std::mem::MaybeUninit;
 
 /// Arithmetic precision of the nn kernels: f32 or f64.
 pub trait Compute:
@@ -32,12 +33,17 @@ pub trait Compute:
     fn ln(self) -> Self;
     /// Square root.
     fn sqrt(self) -> Self;
-    /// `e^self`.
-    fn exp(self) -> Self;
     /// The row maximum (NaNs ignored; `-inf` for an empty row).
     fn row_max(x: &[Self]) -> Self;
     /// Writes `exp(x[i] - shift)` to `out` (resized to `x.len()`), returns their sum.
     fn exp_shift_sum(x: &[Self], shift: Self, out: &mut Vec<Self>) -> Self;
+    /// Writes `e[i] * k` to `out`, converted to `T`.
+    #[inline(always)]
+    fn scale_into<T: NnFloat<C = Self>>(e: &[Self], k: Self, out: &mut [MaybeUninit<T>]) {
+        for (o, &v) in out.iter_mut().zip(e) {
+            o.write(T::from_c(v * k));
+        }
+    }
 }
 
 /// A float element type and its compute precision (f16/bf16 compute in f32 and round
@@ -51,6 +57,8 @@ pub trait NnFloat: Element {
     fn from_c(c: Self::C) -> Self;
     /// The slice as compute-type values without a copy, when the types coincide.
     fn as_c(x: &[Self]) -> Option<&[Self::C]>;
+    /// An output slice as compute-type slots, when the types coincide.
+    fn as_c_out(x: &mut [MaybeUninit<Self>]) -> Option<&mut [MaybeUninit<Self::C>]>;
 }
 
 impl NnFloat for f32 {
@@ -65,6 +73,10 @@ impl NnFloat for f32 {
     }
     #[inline(always)]
     fn as_c(x: &[f32]) -> Option<&[f32]> {
+        Some(x)
+    }
+    #[inline(always)]
+    fn as_c_out(x: &mut [MaybeUninit<f32>]) -> Option<&mut [MaybeUninit<f32>]> {
         Some(x)
     }
 }
@@ -82,6 +94,10 @@ impl NnFloat for f64 {
     fn as_c(x: &[f64]) -> Option<&[f64]> {
         Some(x)
     }
+    #[inline(always)]
+    fn as_c_out(x: &mut [MaybeUninit<f64>]) -> Option<&mut [MaybeUninit<f64>]> {
+        Some(x)
+    }
 }
 macro_rules! nn_half {
     ($t:ty) => {
@@ -97,6 +113,10 @@ macro_rules! nn_half {
             }
             #[inline(always)]
             fn as_c(_: &[$t]) -> Option<&[f32]> {
+                None
+            }
+            #[inline(always)]
+            fn as_c_out(_: &mut [MaybeUninit<$t>]) -> Option<&mut [MaybeUninit<f32>]> {
                 None
             }
         }
@@ -235,6 +255,18 @@ dispatch_simd!(
     pub fn exp_shift_sum_f32(x: &[f32], shift: f32, out: &mut [f32]) -> f32 => exp_shift_sum_f32_generic
 );
 
+#[inline(always)]
+fn scale_into_f32_generic(e: &[f32], k: f32, out: &mut [MaybeUninit<f32>]) {
+    for (o, &v) in out.iter_mut().zip(e) {
+        o.write(v * k);
+    }
+}
+
+dispatch_simd!(
+    /// `out[i] = e[i] * k`.
+    pub fn scale_into_f32(e: &[f32], k: f32, out: &mut [MaybeUninit<f32>]) -> () => scale_into_f32_generic
+);
+
 impl Compute for f32 {
     const ZERO: f32 = 0.0;
     const ONE: f32 = 1.0;
@@ -250,10 +282,6 @@ impl Compute for f32 {
     fn sqrt(self) -> f32 {
         f32::sqrt(self)
     }
-    #[inline(always)]
-    fn exp(self) -> f32 {
-        exp_f32(self)
-    }
     #[inline]
     fn row_max(x: &[f32]) -> f32 {
         row_max_f32(x)
@@ -263,6 +291,17 @@ impl Compute for f32 {
         out.clear();
         out.resize(x.len(), 0.0);
         exp_shift_sum_f32(x, shift, out)
+    }
+    #[inline]
+    fn scale_into<T: NnFloat<C = f32>>(e: &[f32], k: f32, out: &mut [MaybeUninit<T>]) {
+        match T::as_c_out(out) {
+            Some(o) => scale_into_f32(e, k, o),
+            None => {
+                for (o, &v) in out.iter_mut().zip(e) {
+                    o.write(T::from_c(v * k));
+                }
+            }
+        }
     }
 }
 
@@ -280,10 +319,6 @@ impl Compute for f64 {
     #[inline(always)]
     fn sqrt(self) -> f64 {
         f64::sqrt(self)
-    }
-    #[inline(always)]
-    fn exp(self) -> f64 {
-        f64::exp(self)
     }
     fn row_max(x: &[f64]) -> f64 {
         x.iter()

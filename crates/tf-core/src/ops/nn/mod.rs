@@ -7,7 +7,7 @@
 //! threshold.
 
 mod dropout;
-pub mod fastmath;
+mod fastmath;
 mod normalize;
 mod rows;
 mod softmax;

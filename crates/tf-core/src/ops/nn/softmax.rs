@@ -50,10 +50,7 @@ fn softmax_typed<T: NnFloat>(ctx: &KernelContext<'_>, log: bool) -> Result<Tenso
                     o.write(T::from_c((v - m) - ls));
                 }
             } else {
-                let inv = T::C::ONE / s;
-                for (o, &e) in o.iter_mut().zip(&eb) {
-                    o.write(T::from_c(e * inv));
-                }
+                T::C::scale_into(&eb, T::C::ONE / s, o);
             }
         }
     });
