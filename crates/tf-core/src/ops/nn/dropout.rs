@@ -87,9 +87,9 @@ impl<T: NnFloat + Sampler> Dist for MaskDist<T> {
     type T = T;
     const GROUP: usize = <T as Sampler>::GROUP;
     #[inline(always)]
-    fn group(&self, rng: &mut crate::ops::random::Philox, out: &mut [MaybeUninit<T>]) {
+    fn group(&self, w: [u32; 4], out: &mut [MaybeUninit<T>]) {
         let rate = self.rate.to_c();
-        let u = T::uniform(rng);
+        let u = T::uniform(w);
         write_group(
             u.map(|u| {
                 if u.to_c() >= rate {

@@ -26,8 +26,59 @@ pub(crate) trait Dist: Sync {
     /// Whether one group consumes a variable number of words (then each group starts
     /// from its own reserved region of the stream).
     const VARIABLE: bool = false;
-    /// Writes one group (or its first `out.len()` values, for the last partial group).
-    fn group(&self, rng: &mut Philox, out: &mut [MaybeUninit<Self::T>]);
+    /// Writes one group (or its first `out.len()` values, for the last partial group)
+    /// from one Philox output (fixed-consumption distributions).
+    fn group(&self, words: [u32; 4], out: &mut [MaybeUninit<Self::T>]);
+    /// Writes one group reading as many words from `rng` as it needs (the variable
+    /// distributions override this; the others use one output).
+    #[inline(always)]
+    fn group_from(&self, rng: &mut Philox, out: &mut [MaybeUninit<Self::T>]) {
+        self.group(rng.next(), out)
+    }
+}
+
+/// Fills consecutive groups of a fixed-consumption distribution from `rng`, 16 Philox
+/// outputs at a time.
+#[inline(always)]
+fn fill_fixed_generic<D: Dist>(mut rng: Philox, chunk: &mut [MaybeUninit<D::T>], dist: &D) {
+    let mut groups = chunk.chunks_mut(D::GROUP);
+    loop {
+        for w in rng.next16() {
+            match groups.next() {
+                Some(out) => dist.group(w, out),
+                None => return,
+            }
+        }
+    }
+}
+
+/// [`fill_fixed_generic`] compiled for the best vector extension the CPU has.
+fn fill_fixed<D: Dist>(rng: Philox, chunk: &mut [MaybeUninit<D::T>], dist: &D) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+        unsafe fn avx512<D: Dist>(rng: Philox, chunk: &mut [MaybeUninit<D::T>], dist: &D) {
+            fill_fixed_generic(rng, chunk, dist)
+        }
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<D: Dist>(rng: Philox, chunk: &mut [MaybeUninit<D::T>], dist: &D) {
+            fill_fixed_generic(rng, chunk, dist)
+        }
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512dq")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+        {
+            // SAFETY: the CPU supports the features `avx512` is compiled for.
+            return unsafe { avx512(rng, chunk, dist) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU supports the features `avx2` is compiled for.
+            return unsafe { avx2(rng, chunk, dist) };
+        }
+    }
+    fill_fixed_generic(rng, chunk, dist)
 }
 
 /// Fills `n` values from `dist`, starting at generator `base`, in parallel chunks above
@@ -37,16 +88,15 @@ pub(crate) fn fill<D: Dist>(n: usize, base: Philox, dist: &D) -> Vec<D::T> {
     let words_per_group = (D::GROUP * 256 / 4) as u64;
     fill_vec(n, |start, chunk| {
         let first_group = (start / D::GROUP) as u64;
-        let mut rng = base;
         if !D::VARIABLE {
+            let mut rng = base;
             rng.skip(first_group);
+            return fill_fixed(rng, chunk, dist);
         }
         for (k, out) in chunk.chunks_mut(D::GROUP).enumerate() {
-            if D::VARIABLE {
-                rng = base;
-                rng.skip((first_group + k as u64).wrapping_mul(words_per_group));
-            }
-            dist.group(&mut rng, out);
+            let mut rng = base;
+            rng.skip((first_group + k as u64).wrapping_mul(words_per_group));
+            dist.group_from(&mut rng, out);
         }
     })
 }
@@ -112,10 +162,10 @@ rand_half!(bf16);
 pub(crate) trait Sampler: RandFloat {
     /// Values per group (4, or 2 for f64).
     const GROUP: usize;
-    /// Uniform `[0, 1)` group.
-    fn uniform(rng: &mut Philox) -> [Self; 4];
-    /// Standard normal group.
-    fn normal(rng: &mut Philox) -> [Self; 4];
+    /// Uniform `[0, 1)` group from one Philox output.
+    fn uniform(w: [u32; 4]) -> [Self; 4];
+    /// Standard normal group from one Philox output.
+    fn normal(w: [u32; 4]) -> [Self; 4];
     /// Standard normal group truncated to `(-2, 2)`, from single words.
     fn truncated(rng: &mut SingleSamples<'_>) -> [Self; 4];
 }
@@ -141,8 +191,7 @@ fn truncated_f32(rng: &mut SingleSamples<'_>) -> [f32; 4] {
 }
 
 #[inline(always)]
-fn normal_f32(rng: &mut Philox) -> [f32; 4] {
-    let s = rng.next();
+fn normal_f32(s: [u32; 4]) -> [f32; 4] {
     let (a, b) = box_muller_f32(s[0], s[1]);
     let (c, d) = box_muller_f32(s[2], s[3]);
     [a, b, c, d]
@@ -151,12 +200,12 @@ fn normal_f32(rng: &mut Philox) -> [f32; 4] {
 impl Sampler for f32 {
     const GROUP: usize = 4;
     #[inline(always)]
-    fn uniform(rng: &mut Philox) -> [f32; 4] {
-        rng.next().map(u32_to_f32)
+    fn uniform(w: [u32; 4]) -> [f32; 4] {
+        w.map(u32_to_f32)
     }
     #[inline(always)]
-    fn normal(rng: &mut Philox) -> [f32; 4] {
-        normal_f32(rng)
+    fn normal(w: [u32; 4]) -> [f32; 4] {
+        normal_f32(w)
     }
     #[inline(always)]
     fn truncated(rng: &mut SingleSamples<'_>) -> [f32; 4] {
@@ -169,12 +218,12 @@ macro_rules! sampler_half {
         impl Sampler for $t {
             const GROUP: usize = 4;
             #[inline(always)]
-            fn uniform(rng: &mut Philox) -> [$t; 4] {
-                rng.next().map($conv)
+            fn uniform(w: [u32; 4]) -> [$t; 4] {
+                w.map($conv)
             }
             #[inline(always)]
-            fn normal(rng: &mut Philox) -> [$t; 4] {
-                normal_f32(rng).map(<$t>::from_f32)
+            fn normal(w: [u32; 4]) -> [$t; 4] {
+                normal_f32(w).map(<$t>::from_f32)
             }
             #[inline(always)]
             fn truncated(rng: &mut SingleSamples<'_>) -> [$t; 4] {
@@ -189,13 +238,12 @@ sampler_half!(bf16, u16_to_bf16);
 impl Sampler for f64 {
     const GROUP: usize = 2;
     #[inline(always)]
-    fn uniform(rng: &mut Philox) -> [f64; 4] {
-        let s = rng.next();
+    fn uniform(s: [u32; 4]) -> [f64; 4] {
         [u64_to_f64(s[0], s[1]), u64_to_f64(s[2], s[3]), 0.0, 0.0]
     }
     #[inline(always)]
-    fn normal(rng: &mut Philox) -> [f64; 4] {
-        let (a, b) = box_muller_f64(rng.next());
+    fn normal(w: [u32; 4]) -> [f64; 4] {
+        let (a, b) = box_muller_f64(w);
         [a, b, 0.0, 0.0]
     }
     #[inline(always)]
@@ -236,8 +284,8 @@ impl<T: Sampler> Dist for Uniform<T> {
     type T = T;
     const GROUP: usize = T::GROUP;
     #[inline(always)]
-    fn group(&self, rng: &mut Philox, out: &mut [MaybeUninit<T>]) {
-        let u = T::uniform(rng);
+    fn group(&self, w: [u32; 4], out: &mut [MaybeUninit<T>]) {
+        let u = T::uniform(w);
         write_group(u.map(|u| T::mul_add_rounded(u, self.range, self.min)), out);
     }
 }
@@ -260,8 +308,8 @@ impl<T: Sampler> Dist for NormalDist<T> {
     type T = T;
     const GROUP: usize = T::GROUP;
     #[inline(always)]
-    fn group(&self, rng: &mut Philox, out: &mut [MaybeUninit<T>]) {
-        let z = T::normal(rng);
+    fn group(&self, w: [u32; 4], out: &mut [MaybeUninit<T>]) {
+        let z = T::normal(w);
         write_group(
             z.map(|z| T::mul_add_rounded(z, self.0.stddev, self.0.mean)),
             out,
@@ -274,7 +322,17 @@ impl<T: Sampler> Dist for TruncatedDist<T> {
     const GROUP: usize = T::GROUP;
     const VARIABLE: bool = true;
     #[inline(always)]
-    fn group(&self, rng: &mut Philox, out: &mut [MaybeUninit<T>]) {
+    fn group(&self, w: [u32; 4], out: &mut [MaybeUninit<T>]) {
+        // Not used by `fill` (variable consumption goes through `group_from`); defined
+        // for completeness as a group from a generator keyed by the words.
+        let mut rng = Philox::new(
+            u64::from(w[0]) | (u64::from(w[1]) << 32),
+            u64::from(w[2]) | (u64::from(w[3]) << 32),
+        );
+        self.group_from(&mut rng, out)
+    }
+    #[inline(always)]
+    fn group_from(&self, rng: &mut Philox, out: &mut [MaybeUninit<T>]) {
         let z = T::truncated(&mut SingleSamples::new(rng));
         write_group(
             z.map(|z| T::mul_add_rounded(z, self.0.stddev, self.0.mean)),
@@ -295,9 +353,8 @@ impl Dist for UniformInt<i32> {
     type T = i32;
     const GROUP: usize = 4;
     #[inline(always)]
-    fn group(&self, rng: &mut Philox, out: &mut [MaybeUninit<i32>]) {
+    fn group(&self, s: [u32; 4], out: &mut [MaybeUninit<i32>]) {
         let range = self.range as u32;
-        let s = rng.next();
         write_group(s.map(|x| self.lo.wrapping_add((x % range) as i32)), out);
     }
 }
@@ -306,8 +363,7 @@ impl Dist for UniformInt<i64> {
     type T = i64;
     const GROUP: usize = 2;
     #[inline(always)]
-    fn group(&self, rng: &mut Philox, out: &mut [MaybeUninit<i64>]) {
-        let s = rng.next();
+    fn group(&self, s: [u32; 4], out: &mut [MaybeUninit<i64>]) {
         let bits = |a: u32, b: u32| u64::from(a) | (u64::from(b) << 32);
         let v = [bits(s[0], s[1]), bits(s[2], s[3])];
         write_group(

@@ -22,7 +22,6 @@ pub use ops::{
     RANDOM_STANDARD_NORMAL, RANDOM_UNIFORM, RANDOM_UNIFORM_INT, TRUNCATED_NORMAL, random_normal,
     random_uniform, random_uniform_int, truncated_normal,
 };
-pub(crate) use philox::Philox;
 pub use seed::{clear_random_seed, get_seed, global_random_seed, set_random_seed};
 
 use crate::op::OpDef;

@@ -32,6 +32,10 @@
 //! Unlike a TensorFlow graph, two nodes with identical seeds share one generator (they
 //! would need the same explicit op seed; seeds drawn from the global seed differ).
 //!
+//! Like TensorFlow's kernel cache, the kernel table gains one small entry per distinct
+//! seed pair: with a global seed and no op seeds, every call adds one (its op seed is
+//! new). [`set_random_seed`] and [`clear_random_seed`] empty it.
+//!
 //! The context is per thread: each thread is its own eager context with its own global
 //! seed, counter and kernel table. `set_random_seed` on one thread does not affect
 //! random ops run on another, and tests running in parallel do not disturb each other.
