@@ -7,6 +7,11 @@
 //! calls; these machines are shared and noisy, so all figures are indicative.
 //! Bytes counted: every input element read once plus every output element written
 //! once.
+//!
+//! Outputs are fresh allocations per call. glibc returns freed buffers of several MB to
+//! the OS, so ops whose outputs total 8 MB or more (dropout: y and mask) pay page
+//! faults on every call; with `MALLOC_TRIM_THRESHOLD_` and `MALLOC_MMAP_THRESHOLD_`
+//! raised, dropout [1024,1000] drops from ~9 ms to ~3 ms here.
 
 use tf_bench::{Figure, measure};
 use tf_core::{DType, Tensor, ops};
