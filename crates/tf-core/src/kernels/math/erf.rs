@@ -8,7 +8,7 @@
 // Coefficients keep the digits of their published sources (Cephes, fdlibm).
 #![allow(clippy::excessive_precision)]
 
-use super::{EXP_LOW, exp_wide_parts, scale2, scaled_sigmoid, vector_fn};
+use super::{EXP_LOW, exp_split_parts, exp_wide_parts, scale2, scaled_sigmoid, vector_fn};
 use crate::kernels::simd::UnaryFn;
 
 const ERX: f32 = 8.450_629_1e-1;
@@ -104,24 +104,27 @@ fn horner1<const N: usize>(x: f32, c: &[f32; N]) -> f32 {
     horner(x, c).mul_add(x, 1.0)
 }
 
-/// `(erf(a), c, n)` with erfc(a) = c · 2^n, for `a >= 0` (or NaN), given `a2 = a²` in
-/// f64 (exact when `a` is an f32, or computed exactly from the caller's own input).
-/// Keeping the exponent apart lets callers scale tiny tails once, at the end.
+/// `(erf(a), c, n)` with erfc(a) = c · 2^n, for `a >= 0` (or NaN), given a² exactly
+/// as `a2_hi + a2_lo` (f32 high part and FMA remainder, from `a` itself or from the
+/// caller's own input). Keeping the exponent apart lets callers scale tiny tails once,
+/// at the end.
 #[inline(always)]
-fn erf_erfc_nonneg(a: f32, a2: f64) -> (f32, f32, i32) {
+fn erf_erfc_nonneg(a: f32, a2_hi: f32, a2_lo: f32) -> (f32, f32, i32) {
     let z = a * a;
     let (n1, d1) = (horner(z, &PP), horner1(z, &QQ));
     let s = a - 1.0;
     let (n2, d2) = (horner(s, &PA), horner1(s, &QA));
-    let t = 1.0 / z;
+    // R(1/z)/S(1/z) with numerator and denominator multiplied by z^8 (no division);
+    // z is capped where erfc has long underflowed so the powers stay finite.
+    let zc = if z > 784.0 { 784.0 } else { z };
     let near = a < 2.857_142_8; // 1/0.35
-    let mut r = [0f32; 8];
-    let mut q = [0f32; 8];
+    let mut n3 = 0f32;
+    let mut d3 = 1f32;
     for i in 0..8 {
-        r[i] = if near { RA[i] } else { RB[i] };
-        q[i] = if near { SA[i] } else { SB[i] };
+        n3 = n3.mul_add(zc, if near { RA[i] } else { RB[i] });
+        d3 = d3.mul_add(zc, if near { SA[i] } else { SB[i] });
     }
-    let (n3, d3) = (horner(t, &r), horner1(t, &q));
+    let n3 = n3 * zc;
     let small = a < 0.843_75;
     let mid = a < 1.25;
     let num = if small {
@@ -150,7 +153,7 @@ fn erf_erfc_nonneg(a: f32, a2: f64) -> (f32, f32, i32) {
     let erf2 = ERX + y;
     let erfc2 = (1.0 - ERX) - y;
     // Intervals 3 and 4 (erfc underflows to 0 beyond a ≈ 10.1).
-    let (m, n) = exp_wide_parts(-a2 - 0.5625 + y as f64);
+    let (m, n) = exp_split_parts(-a2_hi, (y - 0.5625) - a2_lo);
     let c3 = m / a;
     let erf3 = 1.0 - scale2(c3, n);
     if small {
@@ -162,20 +165,28 @@ fn erf_erfc_nonneg(a: f32, a2: f64) -> (f32, f32, i32) {
     }
 }
 
+/// x² as `hi + lo` exactly (`lo` is the FMA remainder; 0 when `hi` is infinite).
+#[inline(always)]
+fn square_split(x: f32) -> (f32, f32) {
+    let hi = x * x;
+    let lo = x.mul_add(x, -hi);
+    (hi, if lo.is_nan() { 0.0 } else { lo })
+}
+
 /// The error function (within a few ulp; `erf(±inf) = ±1`).
 #[inline(always)]
 pub fn erf(x: f32) -> f32 {
     let a = x.abs();
-    let a64 = a as f64;
-    erf_erfc_nonneg(a, a64 * a64).0.copysign(x)
+    let (hi, lo) = square_split(a);
+    erf_erfc_nonneg(a, hi, lo).0.copysign(x)
 }
 
 /// The complementary error function 1 - erf(x), relative-accurate in its tail.
 #[inline(always)]
 pub fn erfc(x: f32) -> f32 {
     let a = x.abs();
-    let a64 = a as f64;
-    let (e, c, n) = erf_erfc_nonneg(a, a64 * a64);
+    let (hi, lo) = square_split(a);
+    let (e, c, n) = erf_erfc_nonneg(a, hi, lo);
     if x < 0.0 { 1.0 + e } else { scale2(c, n) }
 }
 
@@ -184,8 +195,8 @@ pub fn erfc(x: f32) -> f32 {
 #[inline(always)]
 pub fn gelu(x: f32) -> f32 {
     let a = x.abs() * std::f32::consts::FRAC_1_SQRT_2;
-    let x64 = x as f64;
-    let (e, c, n) = erf_erfc_nonneg(a, 0.5 * x64 * x64);
+    let (hi, lo) = square_split(x);
+    let (e, c, n) = erf_erfc_nonneg(a, 0.5 * hi, 0.5 * lo);
     let positive = x > 0.0;
     let two_cdf = if positive { 1.0 + e } else { c };
     scale2(0.5 * x * two_cdf, if positive { 0 } else { n })

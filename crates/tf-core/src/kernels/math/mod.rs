@@ -195,6 +195,25 @@ pub fn tanh(x: f32) -> f32 {
     y.copysign(x)
 }
 
+/// e^(hi + small) as `(m, n)` with e^(hi + small) = m · 2^n, for an exactly known
+/// `hi` (e.g. the high part of -x² split with an FMA) and a correction `|small| < 2`.
+/// The reduction subtracts n·ln2 from `hi` exactly and adds `small` afterwards, so the
+/// result keeps full f32 accuracy even when `hi` is large. Underflowing (or NaN) sums
+/// give `m = 0`.
+#[inline(always)]
+pub(crate) fn exp_split_parts(hi: f32, small: f32) -> (f32, i32) {
+    let y = hi + small;
+    let yc = if y < EXP_LOW { EXP_LOW } else { y };
+    let yc = if yc > 88.8 { 88.8 } else { yc };
+    let t = yc.mul_add(LOG2E, ROUND_MAGIC);
+    let nf = t - ROUND_MAGIC;
+    let n = (t.to_bits() as i32).wrapping_sub(ROUND_MAGIC_BITS);
+    let r = nf.mul_add(-LN2_HI, hi);
+    let r = nf.mul_add(-LN2_LO, r) + small;
+    let m = 1.0 + expm1_reduced(r);
+    (if y >= EXP_LOW { m } else { 0.0 }, n)
+}
+
 /// `k · sigmoid(t)` given e^-|t| as `(m, n)` (see [`exp_parts`]); the final scaling by
 /// 2^n comes last so tiny results round once, even in the denormal range.
 #[inline(always)]
