@@ -255,6 +255,22 @@ fn broadcast_stride_zero_operands() {
         false,
         "stride-0 cols",
     );
+    // Large enough for the packed (and multi-threaded) GEMM paths.
+    let mut r = rng(15);
+    let row = random_tensor(&mut r, DType::F32, &[100]);
+    let a = row
+        .view("test", Shape::new(&[64, 100]), vec![0, 1].into(), 0)
+        .unwrap();
+    let a_dense = Tensor::from_vec(row.to_vec::<f32>().unwrap().repeat(64), [64, 100]).unwrap();
+    let b = random_tensor(&mut r, DType::F32, &[100, 70]);
+    check_product(
+        &ops::matmul(&a, &b).unwrap(),
+        &a_dense,
+        &b,
+        false,
+        false,
+        "large stride-0 rows",
+    );
 }
 
 #[test]
