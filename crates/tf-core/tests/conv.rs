@@ -743,6 +743,39 @@ fn conv_errors_name_the_op_and_shapes() {
 }
 
 #[test]
+fn huge_attributes_are_errors_not_overflows() {
+    let x = Tensor::zeros([1, 2, 2, 1], DType::F32).unwrap();
+    let f = Tensor::zeros([3, 3, 1, 1], DType::F32).unwrap();
+    let huge = 1usize << 62;
+    let e = ops::conv2d(&x, &f, &Conv2dOptions::same().dilations(&[huge, 1]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("Conv2D: window geometry overflows"), "{e}");
+    let pad = Padding::Explicit([[huge, huge], [0, 0]]);
+    let e = ops::conv2d(&x, &f, &Conv2dOptions::new(pad))
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("Conv2D:"), "{e}");
+    let pad = Padding::Explicit([[1 << 40, 1 << 40], [1 << 40, 1 << 40]]);
+    let e = ops::conv2d(&x, &f, &Conv2dOptions::new(pad))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("Conv2D: output shape") && e.contains("too many elements"),
+        "{e}"
+    );
+    // A huge stride is fine: one output per spatial dimension.
+    let y = ops::conv2d(&x, &f, &Conv2dOptions::same().strides(&[huge])).unwrap();
+    assert_eq!(y.dims(), &[1, 1, 1, 1]);
+    // A window far larger than the input only visits the valid positions.
+    let x = Tensor::from_vec(vec![1.0f32, 5.0, -2.0, 3.0], [1, 2, 2, 1]).unwrap();
+    let y = ops::max_pool2d(&x, &[huge], &[1], Padding::Same).unwrap();
+    assert_eq!(y.to_vec::<f32>().unwrap(), vec![5.0; 4]);
+    let y = ops::avg_pool2d(&x, &[huge], &[1], Padding::Same).unwrap();
+    assert_eq!(y.to_vec::<f32>().unwrap(), vec![1.75; 4]);
+}
+
+#[test]
 fn conv2d_transpose_validates_output_shape() {
     let t = |d: &[usize]| Tensor::zeros(Shape::new(d), DType::F32).unwrap();
     let opts = Conv2dOptions::same().strides(&[2]);

@@ -374,6 +374,17 @@ fn zero_size_inner_dimension_gives_zeros() {
 }
 
 #[test]
+fn huge_outputs_are_errors() {
+    let a = Tensor::zeros([1 << 40, 0], DType::F32).unwrap();
+    let b = Tensor::zeros([0, 1 << 40], DType::F32).unwrap();
+    let e = ops::matmul(&a, &b).unwrap_err().to_string();
+    assert!(
+        e.starts_with("MatMul: output shape") && e.contains("too many elements"),
+        "{e}"
+    );
+}
+
+#[test]
 fn matmul_errors_name_the_op_and_shapes() {
     let f = |d: &[usize]| Tensor::zeros(Shape::new(d), DType::F32).unwrap();
     let e = ops::matmul(&f(&[3, 5]), &f(&[4, 2]))

@@ -13,6 +13,7 @@ use super::typed::{BinaryKernel, ConvElem, run_binary};
 use crate::dtype::{DType, DTypeSet};
 use crate::error::{Error, Result};
 use crate::op::{Arity, InferContext, KernelContext, OpDef, Specs, spec1};
+use crate::ops::linalg::check_output_size;
 use crate::ops::linalg::gemm::{GEMM_PAR_WORK, MatRef};
 use crate::shape::PartialShape;
 use crate::tensor::Tensor;
@@ -78,7 +79,9 @@ fn infer_conv2d(ctx: &InferContext<'_>) -> Result<Specs> {
     }
     let ho = win.partial_dim(ctx.name(), 0, x[1], f[0])?;
     let wo = win.partial_dim(ctx.name(), 1, x[2], f[1])?;
-    spec1(dt, PartialShape::new(&[x[0], ho, wo, f[3]]))
+    let out = PartialShape::new(&[x[0], ho, wo, f[3]]);
+    check_output_size(ctx.name(), &out)?;
+    spec1(dt, out)
 }
 
 /// The geometry of a convolution of known input `x` by filter `f` (`[kh, kw, ...]`).

@@ -35,10 +35,14 @@ fn infer_depthwise(ctx: &InferContext<'_>) -> Result<Specs> {
     let ho = win.partial_dim(ctx.name(), 0, x[1], f[0])?;
     let wo = win.partial_dim(ctx.name(), 1, x[2], f[1])?;
     let out_c = match (f[2], f[3]) {
-        (Some(c), Some(m)) => Some(c * m),
+        (Some(c), Some(m)) => Some(c.checked_mul(m).ok_or_else(|| {
+            Error::invalid(ctx.name(), format!("too many output channels: filter {f}"))
+        })?),
         _ => None,
     };
-    spec1(dt, PartialShape::new(&[x[0], ho, wo, out_c]))
+    let out = PartialShape::new(&[x[0], ho, wo, out_c]);
+    crate::ops::linalg::check_output_size(ctx.name(), &out)?;
+    spec1(dt, out)
 }
 
 fn depthwise_kernel(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
@@ -118,12 +122,11 @@ fn depthwise_row<T: ConvElem>(x: &[T], f: &[T], g: &Geom, m: usize, r: usize, ds
     for (ox, out) in dst.chunks_exact_mut(cm).enumerate() {
         // (input pixel offset, filter tap offset) of the window's valid positions.
         taps.clear();
-        for ky in 0..g.kh {
-            let Some(iy) = g.in_y(oy, ky) else { continue };
-            for kx in 0..g.kw {
-                if let Some(ix) = g.in_x(ox, kx) {
-                    taps.push(((iy * g.w + ix) * c, (ky * g.kw + kx) * cm));
-                }
+        for ky in g.ky_range(oy) {
+            let iy = oy * g.sh + ky * g.dh - g.pt;
+            for kx in g.kx_range(ox) {
+                let ix = ox * g.sw + kx * g.dw - g.pl;
+                taps.push(((iy * g.w + ix) * c, (ky * g.kw + kx) * cm));
             }
         }
         if m == 1 {

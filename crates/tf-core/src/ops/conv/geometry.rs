@@ -195,6 +195,16 @@ impl Window {
                 ),
             ));
         }
+        // Every input position a window reaches, `(out-1)·s + (k-1)·d`, must fit an
+        // index (huge strides or dilations from attributes).
+        if (out - 1).max(0) * s + k_eff > i64::MAX as i128 {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "window geometry overflows: input_size {input}, effective_filter_size {k_eff}, stride {s}"
+                ),
+            ));
+        }
         let conv = |x: i128| {
             usize::try_from(x).map_err(|_| Error::invalid(op, "window geometry overflows"))
         };
@@ -278,10 +288,36 @@ impl Geom {
             .filter(|&x| x < self.w)
     }
 
+    /// The kernel rows `ky` whose input row for output row `oy` is inside the input
+    /// (so loops never walk a huge window's padding).
+    #[inline(always)]
+    pub fn ky_range(&self, oy: usize) -> std::ops::Range<usize> {
+        tap_range(oy * self.sh, self.pt, self.dh, self.kh, self.h)
+    }
+
+    /// The kernel columns `kx` whose input column for output column `ox` is inside.
+    #[inline(always)]
+    pub fn kx_range(&self, ox: usize) -> std::ops::Range<usize> {
+        tap_range(ox * self.sw, self.pl, self.dw, self.kw, self.w)
+    }
+
     /// Output pixels (`n·ho·wo`).
     pub fn pixels(&self) -> usize {
         self.n * self.ho * self.wo
     }
+}
+
+/// Taps `t` in `0..k` with `0 <= start + t·d - pad < size`.
+#[inline(always)]
+fn tap_range(start: usize, pad: usize, d: usize, k: usize, size: usize) -> std::ops::Range<usize> {
+    // First tap: t·d >= pad - start.
+    let lo = pad.saturating_sub(start).div_ceil(d);
+    // Last tap + 1: t·d < size + pad - start.
+    let hi = match (size + pad).checked_sub(start) {
+        Some(limit) if limit > 0 => (limit - 1) / d + 1,
+        _ => 0,
+    };
+    lo.min(k)..hi.min(k).max(lo.min(k))
 }
 
 #[cfg(test)]
@@ -294,6 +330,33 @@ mod tests {
             dilations: [d, d],
             mode,
             explicit: [[1, 2], [0, 0]],
+        }
+    }
+
+    #[test]
+    fn tap_ranges_match_bounds_checks() {
+        for (h, k, s, d, pad) in [
+            (5, 3, 1, 1, 1),
+            (4, 7, 2, 1, 3),
+            (6, 3, 1, 2, 2),
+            (3, 2, 3, 3, 0),
+        ] {
+            let mode = PadMode::Explicit;
+            let w = Window {
+                strides: [s, s],
+                dilations: [d, d],
+                mode,
+                explicit: [[pad, pad], [0, 0]],
+            };
+            let g = Geom::new("t", &w, [1, h, 1, 1], [k, 1]).unwrap();
+            for oy in 0..g.ho {
+                let expect: Vec<usize> = (0..k).filter(|&ky| g.in_y(oy, ky).is_some()).collect();
+                assert_eq!(
+                    g.ky_range(oy).collect::<Vec<_>>(),
+                    expect,
+                    "h{h} k{k} s{s} d{d} p{pad} oy{oy}"
+                );
+            }
         }
     }
 

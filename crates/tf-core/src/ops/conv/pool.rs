@@ -28,7 +28,9 @@ fn infer_pool(ctx: &InferContext<'_>, dtypes: DTypeSet) -> Result<Specs> {
     let win = parse_window(ctx, false)?;
     let ho = win.partial_dim(ctx.name(), 0, x[1], Some(k[0]))?;
     let wo = win.partial_dim(ctx.name(), 1, x[2], Some(k[1]))?;
-    spec1(dt, PartialShape::new(&[x[0], ho, wo, x[3]]))
+    let out = PartialShape::new(&[x[0], ho, wo, x[3]]);
+    crate::ops::linalg::check_output_size(ctx.name(), &out)?;
+    spec1(dt, out)
 }
 
 fn infer_max_pool(ctx: &InferContext<'_>) -> Result<Specs> {
@@ -88,12 +90,11 @@ fn avg_pool_kernel(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
 #[inline(always)]
 fn window_pixels(g: &Geom, oy: usize, ox: usize, offs: &mut Vec<usize>) {
     offs.clear();
-    for ky in 0..g.kh {
-        let Some(iy) = g.in_y(oy, ky) else { continue };
-        for kx in 0..g.kw {
-            if let Some(ix) = g.in_x(ox, kx) {
-                offs.push((iy * g.w + ix) * g.c);
-            }
+    for ky in g.ky_range(oy) {
+        let iy = oy * g.sh + ky * g.dh - g.pt;
+        for kx in g.kx_range(ox) {
+            let ix = ox * g.sw + kx * g.dw - g.pl;
+            offs.push((iy * g.w + ix) * g.c);
         }
     }
 }
@@ -172,7 +173,7 @@ fn pool_rows<T: Element, W: PoolWindow<T>>(x: &[T], g: &Geom) -> Vec<T> {
             },
         )
     };
-    let work = out.len().saturating_mul(g.kh * g.kw);
+    let work = out.len().saturating_mul(g.kh.saturating_mul(g.kw));
     if work >= PAR_THRESHOLD && rayon::current_num_threads() > 1 {
         out.par_chunks_mut(row_len)
             .enumerate()

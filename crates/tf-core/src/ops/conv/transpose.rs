@@ -101,6 +101,7 @@ fn infer_backprop_input(ctx: &InferContext<'_>) -> Result<Specs> {
             ));
         }
     }
+    crate::ops::linalg::check_output_size(ctx.name(), &input)?;
     spec1(dt, input)
 }
 
@@ -198,10 +199,10 @@ fn scatter_add<T: ConvElem>(cols: &[T], g: &Geom, p0: usize, dx: &mut [T]) {
     let k = g.kh * g.kw * c;
     let (mut oy, mut ox) = (p0 / g.wo, p0 % g.wo);
     for row in cols.chunks_exact(k) {
-        for ky in 0..g.kh {
-            let Some(iy) = g.in_y(oy, ky) else { continue };
-            for kx in 0..g.kw {
-                let Some(ix) = g.in_x(ox, kx) else { continue };
+        for ky in g.ky_range(oy) {
+            let iy = oy * g.sh + ky * g.dh - g.pt;
+            for kx in g.kx_range(ox) {
+                let ix = ox * g.sw + kx * g.dw - g.pl;
                 let src = &row[(ky * g.kw + kx) * c..(ky * g.kw + kx + 1) * c];
                 let at = (iy * g.w + ix) * c;
                 add_into(&mut dx[at..at + c], src);

@@ -80,7 +80,9 @@ fn infer_matmul(ctx: &InferContext<'_>) -> Result<Specs> {
     let a = transposed(&sa, flag(ctx, "transpose_a")?);
     let b = transposed(&sb, flag(ctx, "transpose_b")?);
     let (m, n) = inner_dims(ctx, &a, &b)?;
-    spec1(dt, PartialShape::new(&[m, n]))
+    let out = PartialShape::new(&[m, n]);
+    super::check_output_size(ctx.name(), &out)?;
+    spec1(dt, out)
 }
 
 fn infer_batch_matmul(ctx: &InferContext<'_>) -> Result<Specs> {
@@ -106,6 +108,7 @@ fn infer_batch_matmul(ctx: &InferContext<'_>) -> Result<Specs> {
         })?;
     out.push(m);
     out.push(n);
+    super::check_output_size(ctx.name(), &out)?;
     spec1(dt, out)
 }
 
