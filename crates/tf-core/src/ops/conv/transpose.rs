@@ -152,9 +152,13 @@ pub(crate) fn conv2d_backprop_input<T: ConvElem>(
         T::gemm(&mut dx, MatRef::row_major(dy, 0, rows, o), filter_t, true)?;
         return Ok(dx);
     }
-    let tile = tile_pixels(k, std::mem::size_of::<T>(), opix).min(opix);
     let work = g.pixels().saturating_mul(o).saturating_mul(k);
     let threads = rayon::current_num_threads();
+    let per_image = g.n >= threads && threads > 1 && work >= GEMM_PAR_WORK;
+    // Parallel images want balanced tiles; one image at a time wants the largest
+    // cache-sized tiles for its multi-threaded GEMM.
+    let balance_over = if per_image { opix } else { usize::MAX };
+    let tile = tile_pixels(k, std::mem::size_of::<T>(), balance_over).min(opix);
     let image = |cols: &mut Vec<T>, (b, dxi): (usize, &mut [T]), parallel: bool| -> Result<()> {
         let dyi = &dy[b * opix * o..(b + 1) * opix * o];
         for p0 in (0..opix).step_by(tile) {
@@ -167,7 +171,7 @@ pub(crate) fn conv2d_backprop_input<T: ConvElem>(
         Ok(())
     };
     let new_cols = || vec![T::ZERO; tile * k];
-    if g.n >= threads && threads > 1 && work >= GEMM_PAR_WORK {
+    if per_image {
         dx.par_chunks_mut(img_len)
             .enumerate()
             .try_for_each_init(new_cols, |cols, item| image(cols, item, false))?;

@@ -151,12 +151,12 @@ pub(crate) fn batched_matmul(
     out_shape: &Shape,
 ) -> Result<Tensor> {
     match a.dtype() {
-        DType::F32 => run::<f32>(a.strided()?, b.strided()?, ta, tb, out_shape),
-        DType::F64 => run::<f64>(a.strided()?, b.strided()?, ta, tb, out_shape),
-        DType::I32 => run::<i32>(a.strided()?, b.strided()?, ta, tb, out_shape),
-        DType::I64 => run::<i64>(a.strided()?, b.strided()?, ta, tb, out_shape),
-        DType::F16 => via_f32::<crate::f16>(a, b, ta, tb, out_shape),
-        DType::BF16 => via_f32::<crate::bf16>(a, b, ta, tb, out_shape),
+        DType::F32 => run::<f32>(op, a.strided()?, b.strided()?, ta, tb, out_shape),
+        DType::F64 => run::<f64>(op, a.strided()?, b.strided()?, ta, tb, out_shape),
+        DType::I32 => run::<i32>(op, a.strided()?, b.strided()?, ta, tb, out_shape),
+        DType::I64 => run::<i64>(op, a.strided()?, b.strided()?, ta, tb, out_shape),
+        DType::F16 => via_f32::<crate::f16>(op, a, b, ta, tb, out_shape),
+        DType::BF16 => via_f32::<crate::bf16>(op, a, b, ta, tb, out_shape),
         other => Err(Error::unimplemented(
             op,
             format!("no CPU kernel for dtype {other}"),
@@ -165,6 +165,7 @@ pub(crate) fn batched_matmul(
 }
 
 fn via_f32<H: Element>(
+    op: &'static str,
     a: &Tensor,
     b: &Tensor,
     ta: bool,
@@ -185,17 +186,18 @@ fn via_f32<H: Element>(
         dims: b.dims(),
         strides: &sb,
     };
-    from_f32_tensor::<H>(&run_vec::<f32>(av, bv, ta, tb, out_shape)?, out_shape)
+    from_f32_tensor::<H>(&run_vec::<f32>(op, av, bv, ta, tb, out_shape)?, out_shape)
 }
 
 fn run<T: GemmElem + Element>(
+    op: &'static str,
     av: StridedView<'_, T>,
     bv: StridedView<'_, T>,
     ta: bool,
     tb: bool,
     out_shape: &Shape,
 ) -> Result<Tensor> {
-    Tensor::from_host_vec(run_vec(av, bv, ta, tb, out_shape)?, out_shape.clone())
+    Tensor::from_host_vec(run_vec(op, av, bv, ta, tb, out_shape)?, out_shape.clone())
 }
 
 /// The matrix at storage offset `off` of a rank >= 2 view, transposed if `t`.
@@ -213,6 +215,7 @@ fn matrix<'a, T: Copy>(v: &StridedView<'a, T>, off: usize, t: bool) -> MatRef<'a
 }
 
 fn run_vec<T: GemmElem + Element>(
+    op: &'static str,
     av: StridedView<'_, T>,
     bv: StridedView<'_, T>,
     ta: bool,
@@ -222,7 +225,7 @@ fn run_vec<T: GemmElem + Element>(
     let (ra, rb, r) = (av.dims.len(), bv.dims.len(), out_shape.rank());
     if ra < 2 || rb < 2 || r < 2 || ra > r || rb > r {
         return Err(Error::precondition(
-            "MatMul",
+            op,
             format!("bad ranks {ra}, {rb} for output {out_shape}"),
         ));
     }
