@@ -99,31 +99,27 @@ fn window_pixels(g: &Geom, oy: usize, ox: usize, offs: &mut Vec<usize>) {
     }
 }
 
-/// How one output pixel (C channels) is computed from its window's valid pixels.
-trait PoolWindow<T> {
-    /// Fills `acc` from the image pixels at `offs` (never empty).
-    fn apply(acc: &mut [T], img: &[T], offs: &[usize]);
+/// How a pool combines the values of a window.
+trait PoolWindow<T: Element> {
+    /// Folds one more value in.
+    fn combine(acc: T, v: T) -> T;
+    /// Turns the folded value of `count` elements into the output.
+    fn finish(acc: T, count: T) -> T;
 }
 
-/// Maximum; NaN inputs do not replace a value already held.
+/// Maximum; a NaN input does not replace a value already held.
 struct Max;
 /// Mean over the valid elements.
 struct Mean;
 
 impl<T: Element> PoolWindow<T> for Max {
     #[inline(always)]
-    fn apply(acc: &mut [T], img: &[T], offs: &[usize]) {
-        let c = acc.len();
-        let Some((&first, rest)) = offs.split_first() else {
-            return;
-        };
-        acc.copy_from_slice(&img[first..first + c]);
-        for &o in rest {
-            for (a, &v) in acc.iter_mut().zip(&img[o..o + c]) {
-                // An unconditional store so the loop vectorizes.
-                *a = if v > *a { v } else { *a };
-            }
-        }
+    fn combine(acc: T, v: T) -> T {
+        if v > acc { v } else { acc }
+    }
+    #[inline(always)]
+    fn finish(acc: T, _: T) -> T {
+        acc
     }
 }
 
@@ -132,20 +128,78 @@ where
     T: Element + std::ops::Add<Output = T> + std::ops::Div<Output = T>,
 {
     #[inline(always)]
-    fn apply(acc: &mut [T], img: &[T], offs: &[usize]) {
-        let c = acc.len();
-        let Some((&first, rest)) = offs.split_first() else {
-            return;
-        };
-        acc.copy_from_slice(&img[first..first + c]);
+    fn combine(acc: T, v: T) -> T {
+        acc + v
+    }
+    #[inline(always)]
+    fn finish(acc: T, count: T) -> T {
+        acc / count
+    }
+}
+
+/// Channels accumulated in registers at a time (accumulating in the output buffer
+/// instead stalls on store-to-load forwarding and 4K aliasing with the input).
+const BLOCK: usize = 64;
+
+/// Fills one output pixel `out` (C channels) from the image pixels at `offs` (never
+/// empty for SAME/VALID windows).
+#[inline(always)]
+fn pool_pixel<T: Element, W: PoolWindow<T>>(out: &mut [T], img: &[T], offs: &[usize]) {
+    let c = out.len();
+    let Some((&first, rest)) = offs.split_first() else {
+        return;
+    };
+    let count = T::from_f64(offs.len() as f64);
+    let mut c0 = 0;
+    while c0 + BLOCK <= c {
+        let mut acc = [T::ZERO; BLOCK];
+        acc.copy_from_slice(&img[first + c0..first + c0 + BLOCK]);
         for &o in rest {
-            for (a, &v) in acc.iter_mut().zip(&img[o..o + c]) {
-                *a = *a + v;
+            let src = &img[o + c0..o + c0 + BLOCK];
+            for i in 0..BLOCK {
+                acc[i] = W::combine(acc[i], src[i]);
             }
         }
-        let count = T::from_f64(offs.len() as f64);
-        for a in acc.iter_mut() {
-            *a = *a / count;
+        for (d, &a) in out[c0..c0 + BLOCK].iter_mut().zip(&acc) {
+            *d = W::finish(a, count);
+        }
+        c0 += BLOCK;
+    }
+    if c0 < c {
+        let tail = &mut out[c0..];
+        tail.copy_from_slice(&img[first + c0..first + c]);
+        for &o in rest {
+            for (a, &v) in tail.iter_mut().zip(&img[o + c0..o + c]) {
+                *a = W::combine(*a, v);
+            }
+        }
+        for a in tail.iter_mut() {
+            *a = W::finish(*a, count);
+        }
+    }
+}
+
+/// One output row as a SIMD-dispatched job.
+struct PoolRow<'a, T, W> {
+    x: &'a [T],
+    g: &'a Geom,
+    r: usize,
+    dst: &'a mut [T],
+    offs: &'a mut Vec<usize>,
+    window: std::marker::PhantomData<W>,
+}
+
+impl<T: Element, W: PoolWindow<T>> pulp::WithSimd for PoolRow<'_, T, W> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        let g = self.g;
+        let img_len = g.h * g.w * g.c;
+        let (b, oy) = (self.r / g.ho, self.r % g.ho);
+        let img = &self.x[b * img_len..(b + 1) * img_len];
+        for (ox, acc) in self.dst.chunks_exact_mut(g.c).enumerate() {
+            window_pixels(g, oy, ox, self.offs);
+            pool_pixel::<T, W>(acc, img, self.offs);
         }
     }
 }
@@ -159,19 +213,15 @@ fn pool_rows<T: Element, W: PoolWindow<T>>(x: &[T], g: &Geom) -> Vec<T> {
     if out.is_empty() {
         return out;
     }
-    let img_len = g.h * g.w * c;
     let row = |offs: &mut Vec<usize>, (r, dst): (usize, &mut [T])| {
-        pulp::Arch::new().dispatch(
-            #[inline(always)]
-            || {
-                let (b, oy) = (r / g.ho, r % g.ho);
-                let img = &x[b * img_len..(b + 1) * img_len];
-                for (ox, acc) in dst.chunks_exact_mut(c).enumerate() {
-                    window_pixels(g, oy, ox, offs);
-                    W::apply(acc, img, offs);
-                }
-            },
-        )
+        pulp::Arch::new().dispatch(PoolRow::<T, W> {
+            x,
+            g,
+            r,
+            dst,
+            offs,
+            window: std::marker::PhantomData,
+        })
     };
     let work = out.len().saturating_mul(g.kh.saturating_mul(g.kw));
     if work >= PAR_THRESHOLD && rayon::current_num_threads() > 1 {

@@ -166,7 +166,12 @@ pub(crate) fn conv2d_backprop_input<T: ConvElem>(
             let cols = &mut cols[..rows * k];
             let src = MatRef::row_major(dyi, p0 * o, rows, o);
             T::gemm(cols, src, filter_t, parallel)?;
-            scatter_add(cols, g, p0, dxi);
+            pulp::Arch::new().dispatch(ScatterAdd {
+                cols,
+                g,
+                p0,
+                dx: dxi,
+            });
         }
         Ok(())
     };
@@ -184,20 +189,25 @@ pub(crate) fn conv2d_backprop_input<T: ConvElem>(
     Ok(dx)
 }
 
-/// `dst += src`, compiled for the best SIMD level the CPU has.
-fn add_into<T: ConvElem>(dst: &mut [T], src: &[T]) {
-    pulp::Arch::new().dispatch(
-        #[inline(always)]
-        || {
-            for (d, &s) in dst.iter_mut().zip(src) {
-                *d = T::add(*d, s);
-            }
-        },
-    )
+/// [`scatter_add`] as a SIMD-dispatched job (compiled for AVX-512 where present).
+struct ScatterAdd<'a, T> {
+    cols: &'a [T],
+    g: &'a Geom,
+    p0: usize,
+    dx: &'a mut [T],
+}
+
+impl<T: ConvElem> pulp::WithSimd for ScatterAdd<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        scatter_add(self.cols, self.g, self.p0, self.dx)
+    }
 }
 
 /// col2im: adds each `(ky, kx)` column block of the tile's rows (output pixels
 /// `p0..` of one image) into the input pixel it came from.
+#[inline(always)]
 fn scatter_add<T: ConvElem>(cols: &[T], g: &Geom, p0: usize, dx: &mut [T]) {
     let c = g.c;
     let k = g.kh * g.kw * c;
@@ -209,7 +219,9 @@ fn scatter_add<T: ConvElem>(cols: &[T], g: &Geom, p0: usize, dx: &mut [T]) {
                 let ix = ox * g.sw + kx * g.dw - g.pl;
                 let src = &row[(ky * g.kw + kx) * c..(ky * g.kw + kx + 1) * c];
                 let at = (iy * g.w + ix) * c;
-                add_into(&mut dx[at..at + c], src);
+                for (d, &s) in dx[at..at + c].iter_mut().zip(src) {
+                    *d = T::add(*d, s);
+                }
             }
         }
         ox += 1;

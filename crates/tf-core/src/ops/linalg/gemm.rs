@@ -207,6 +207,22 @@ const INT_KC: usize = 256;
 /// Column block of the integer kernel (one output row segment stays in L1).
 const INT_NC: usize = 1024;
 
+/// [`int_row`] as a SIMD-dispatched job.
+struct IntRow<'a, T> {
+    a: &'a MatRef<'a, T>,
+    bp: &'a [T],
+    i: usize,
+    crow: &'a mut [T],
+}
+
+impl<T: WrappingMulAdd> pulp::WithSimd for IntRow<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        int_row(self.a, self.bp, self.i, self.crow)
+    }
+}
+
 /// Row `i` of the integer product: `crow += a[i, :] · b` over column and depth blocks.
 #[inline(always)]
 fn int_row<T: WrappingMulAdd>(a: &MatRef<'_, T>, bp: &[T], i: usize, crow: &mut [T]) {
@@ -252,12 +268,8 @@ fn int_gemm<T: WrappingMulAdd>(
         &packed
     };
     // Compiled for the best SIMD level the CPU has (AVX-512 integer multiplies here).
-    let row_kernel = |i: usize, crow: &mut [T]| {
-        pulp::Arch::new().dispatch(
-            #[inline(always)]
-            || int_row(&a, bp, i, crow),
-        )
-    };
+    let row_kernel =
+        |i: usize, crow: &mut [T]| pulp::Arch::new().dispatch(IntRow { a: &a, bp, i, crow });
     let work = m.saturating_mul(n).saturating_mul(k);
     if parallel && m > 1 && work >= GEMM_PAR_WORK && rayon::current_num_threads() > 1 {
         dst.par_chunks_mut(n)
