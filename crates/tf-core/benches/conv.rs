@@ -24,12 +24,13 @@ fn random(dims: &[usize], seed: u64) -> tf_core::Result<Tensor> {
     Tensor::from_vec(v, Shape::new(dims))
 }
 
+/// Reports a conv2d figure and returns its median GFLOP/s.
 fn conv_figure(
     name: &str,
     [n, h, w, c]: [usize; 4],
     [kh, kw, o]: [usize; 3],
     tf: Option<f64>,
-) -> tf_core::Result<()> {
+) -> tf_core::Result<f64> {
     let x = random(&[n, h, w, c], 1)?;
     let f = random(&[kh, kw, c, o], 2)?;
     let opts = Conv2dOptions::same();
@@ -44,22 +45,42 @@ fn conv_figure(
         }
         fig.report();
     }
-    Ok(())
+    Ok(flops / t.median_s / 1e9)
+}
+
+/// Median GFLOP/s of a 1024² f32 matmul, measured in this process for the ratio
+/// figures (both sides see the same machine load).
+fn matmul_1024() -> tf_core::Result<f64> {
+    let a = random(&[1024, 1024], 7)?;
+    let b = random(&[1024, 1024], 8)?;
+    let t = measure(|| ops::matmul(&a, &b));
+    Ok(2.0 * 1024f64.powi(3) / t.median_s / 1e9)
 }
 
 fn main() -> tf_core::Result<()> {
-    conv_figure(
+    let mm_before = matmul_1024()?;
+    let small = conv_figure(
         "conv2d f32 32x28x28x32 -> 64, 3x3 SAME",
         [32, 28, 28, 32],
         [3, 3, 64],
         Some(186.0),
     )?;
-    conv_figure(
+    let large = conv_figure(
         "conv2d f32 8x56x56x64 -> 64, 3x3 SAME",
         [8, 56, 56, 64],
         [3, 3, 64],
         Some(197.0),
     )?;
+    let mm = 0.5 * (mm_before + matmul_1024()?);
+    for (name, v) in [("32x28x28x32 -> 64", small), ("8x56x56x64 -> 64", large)] {
+        Figure::new(
+            format!("conv2d f32 {name} 3x3 as a share of matmul f32 1024² (same run)"),
+            100.0 * v / mm,
+            "%",
+        )
+        .target(60.0)
+        .report();
+    }
     conv_figure(
         "conv2d f32 8x56x56x64 -> 64, 1x1 (plain GEMM)",
         [8, 56, 56, 64],
