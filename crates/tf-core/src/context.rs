@@ -176,7 +176,9 @@ pub(crate) fn handlers() -> Handlers {
     STACK.with(|s| {
         let s = s.borrow();
         let top_exec = s.iter().rposition(|e| matches!(e, Entry::Executor(..)));
-        let top_hiding = s.iter().rposition(|e| matches!(e, Entry::Executor(..) | Entry::Barrier(_)));
+        let top_hiding = s
+            .iter()
+            .rposition(|e| matches!(e, Entry::Executor(..) | Entry::Barrier(_)));
         let start = top_hiding.map_or(0, |i| i + 1);
         let executor = top_exec.and_then(|i| match &s[i] {
             Entry::Executor(_, e) => Some(e.clone()),

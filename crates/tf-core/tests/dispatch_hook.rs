@@ -7,7 +7,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 use tf_core::context::{
-    Executor, Observer, active_observers, push_barrier, push_executor, push_observer, with_empty_context,
+    Executor, Observer, active_observers, push_barrier, push_executor, push_observer,
+    with_empty_context,
 };
 use tf_core::op::{InferContext, OpCall, execute_eager};
 use tf_core::variable::AssignKind;

@@ -13,20 +13,12 @@ pub mod nn;
 pub mod random;
 pub mod reduce;
 
-// Families still being filled in re-export nothing yet; the allow goes once all have items.
-#[allow(unused_imports)]
 pub use array::*;
-#[allow(unused_imports)]
 pub use conv::*;
-#[allow(unused_imports)]
 pub use elementwise::*;
-#[allow(unused_imports)]
 pub use linalg::*;
-#[allow(unused_imports)]
 pub use nn::*;
-#[allow(unused_imports)]
 pub use random::*;
-#[allow(unused_imports)]
 pub use reduce::*;
 
 use crate::op::OpDef;

@@ -147,7 +147,13 @@ impl Tensor {
     /// tensor for tapes.
     pub fn alias(&self) -> Tensor {
         let i = &self.0;
-        Tensor::from_inner(i.dtype, i.shape.clone(), i.strides.clone(), i.offset, i.data.clone())
+        Tensor::from_inner(
+            i.dtype,
+            i.shape.clone(),
+            i.strides.clone(),
+            i.offset,
+            i.data.clone(),
+        )
     }
 
     /// A unique id for this tensor value (clones share it). Tapes key on it.
