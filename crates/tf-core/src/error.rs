@@ -45,6 +45,14 @@ pub enum Error {
         /// What precondition failed.
         message: String,
     },
+    /// Memory for a result could not be allocated (TensorFlow's `ResourceExhausted`).
+    #[error("{op}: {message}")]
+    ResourceExhausted {
+        /// The op or API call that needed the memory.
+        op: Cow<'static, str>,
+        /// How much was requested.
+        message: String,
+    },
     /// A named thing (op, device, file) does not exist.
     #[error("{what} not found: {name}")]
     NotFound {
@@ -105,6 +113,14 @@ impl Error {
         }
     }
 
+    /// A `ResourceExhausted` error for `op`.
+    pub fn exhausted(op: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+        Error::ResourceExhausted {
+            op: op.into(),
+            message: message.into(),
+        }
+    }
+
     /// An I/O error with context (which file, doing what).
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {
@@ -129,6 +145,7 @@ impl Error {
             Error::Unimplemented { .. } => "UNIMPLEMENTED",
             Error::FailedPrecondition { .. } => "FAILED_PRECONDITION",
             Error::NotFound { .. } => "NOT_FOUND",
+            Error::ResourceExhausted { .. } => "RESOURCE_EXHAUSTED",
             Error::Io { .. } => "UNKNOWN",
         }
     }

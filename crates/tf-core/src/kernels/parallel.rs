@@ -1,5 +1,8 @@
 //! Data parallelism on the one rayon pool, above a size threshold.
 
+use super::alloc::alloc_uninit;
+use crate::dtype::Element;
+use crate::error::Result;
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
@@ -13,8 +16,14 @@ pub const PAR_CHUNK: usize = 1 << 14;
 /// Builds a vector of `n` elements by filling disjoint chunks, in parallel when `n` is
 /// at least [`PAR_THRESHOLD`]. `fill(start, chunk)` must write every element of `chunk`
 /// (which holds output indices `start..start + chunk.len()`).
-pub fn fill_vec<T: Send>(n: usize, fill: impl Fn(usize, &mut [MaybeUninit<T>]) + Sync) -> Vec<T> {
-    let mut out: Vec<T> = Vec::with_capacity(n);
+///
+/// The memory comes from [`alloc_uninit`] (pooled, fallible): errors only when it
+/// cannot be allocated.
+pub fn fill_vec<T: Element + Send>(
+    n: usize,
+    fill: impl Fn(usize, &mut [MaybeUninit<T>]) + Sync,
+) -> Result<Vec<T>> {
+    let mut out: Vec<T> = alloc_uninit(n)?;
     let spare = &mut out.spare_capacity_mut()[..n];
     if n >= PAR_THRESHOLD && rayon::current_num_threads() > 1 {
         spare
@@ -27,7 +36,7 @@ pub fn fill_vec<T: Send>(n: usize, fill: impl Fn(usize, &mut [MaybeUninit<T>]) +
     // SAFETY: `fill` wrote every element of `spare[..n]` (its contract), and the
     // capacity is at least `n`.
     unsafe { out.set_len(n) };
-    out
+    Ok(out)
 }
 
 /// Writes `f(i)`-style results: fills `dst` from `src` through `f`, elementwise.
@@ -68,12 +77,13 @@ mod tests {
     #[test]
     fn fill_vec_covers_every_element() {
         for n in [0, 1, 100, PAR_THRESHOLD + 17] {
-            let v = fill_vec(n, |start, chunk| {
+            let v = fill_vec::<i64>(n, |start, chunk| {
                 for (k, slot) in chunk.iter_mut().enumerate() {
-                    slot.write(start + k);
+                    slot.write((start + k) as i64);
                 }
-            });
-            assert_eq!(v, (0..n).collect::<Vec<_>>());
+            })
+            .unwrap();
+            assert_eq!(v, (0..n as i64).collect::<Vec<_>>());
         }
     }
 }

@@ -6,8 +6,8 @@
 use super::Tensor;
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
+use crate::kernels::alloc::alloc_filled;
 use crate::shape::Shape;
-use crate::storage::HostBuffer;
 
 impl Tensor {
     /// A tensor owning `data` (row-major) with `shape`.
@@ -44,7 +44,7 @@ impl Tensor {
         let shape = shape.into();
         super::check_shape("Zeros", &shape)?;
         Ok(Tensor::from_host_buffer(
-            HostBuffer::zeros(dtype, shape.num_elements()),
+            crate::with_dtype!(dtype, T => T::into_buffer(crate::kernels::alloc::alloc_zeroed::<T>(shape.num_elements())?)),
             shape,
         ))
     }
@@ -55,7 +55,7 @@ impl Tensor {
         super::check_shape("Ones", &shape)?;
         let n = shape.num_elements();
         Ok(
-            crate::with_dtype!(dtype, T => Tensor::from_host_buffer(T::into_buffer(vec![T::ONE; n]), shape)),
+            crate::with_dtype!(dtype, T => Tensor::from_host_buffer(T::into_buffer(alloc_filled(n, T::ONE)?), shape)),
         )
     }
 
@@ -65,7 +65,7 @@ impl Tensor {
         super::check_shape("Fill", &shape)?;
         let n = shape.num_elements();
         Ok(Tensor::from_host_buffer(
-            T::into_buffer(vec![value; n]),
+            T::into_buffer(alloc_filled(n, value)?),
             shape,
         ))
     }

@@ -370,6 +370,16 @@ impl Tensor {
         }
     }
 
+    /// The same value laid out row-major without gaps: `self` when it already is (no
+    /// copy), otherwise a compacted copy on the same device (through `ops::identity`, so
+    /// tapes see it).
+    pub fn contiguous(&self) -> Result<Tensor> {
+        if self.is_contiguous() {
+            return Ok(self.clone());
+        }
+        crate::ops::identity(self)
+    }
+
     /// A contiguous host tensor with offset 0 and no extra storage: `self` when it
     /// already is one, otherwise a copy. Kernels call this; it is not recorded by tapes
     /// (use `ops::identity` inside differentiated code).

@@ -3,7 +3,7 @@
 //! block gathers (gather, gather_nd), row concatenation (concat, stack), and reading
 //! index tensors.
 
-use crate::dtype::DType;
+use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
 use crate::kernels::parallel::fill_vec;
 use crate::op::KernelContext;
@@ -25,19 +25,19 @@ fn write_slice<T: Copy>(dst: &mut [MaybeUninit<T>], src: &[T]) {
 ///
 /// Every table `d` has `dims[d]` entries, and every sum must be a valid index of
 /// `data` (callers derive tables from validated indices). Parallel for large outputs.
-pub(crate) fn gather_tables<T: Copy + Send + Sync>(
+pub(crate) fn gather_tables<T: Element>(
     data: &[T],
     base: usize,
     dims: &[usize],
     tables: &[Vec<usize>],
-) -> Vec<T> {
+) -> Result<Vec<T>> {
     let n: usize = dims.iter().product();
     let rank = dims.len();
     if rank == 0 {
-        return vec![data[base]];
+        return Ok(vec![data[base]]);
     }
     if n == 0 {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     let inner = dims[rank - 1];
     let inner_t = &tables[rank - 1];
@@ -170,15 +170,15 @@ fn runs_of(t: &[usize]) -> Vec<Run> {
 
 /// `nblocks` blocks of `block` elements each, block `q` copied from
 /// `src[start(q)..start(q) + block]`. Parallel for large outputs.
-pub(crate) fn gather_blocks<T: Copy + Send + Sync>(
+pub(crate) fn gather_blocks<T: Element>(
     src: &[T],
     nblocks: usize,
     block: usize,
     start: impl Fn(usize) -> usize + Sync,
-) -> Vec<T> {
+) -> Result<Vec<T>> {
     let n = nblocks * block;
     if n == 0 {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     fill_vec(n, |first, chunk| {
         let mut q = first / block;
@@ -197,15 +197,15 @@ pub(crate) fn gather_blocks<T: Copy + Send + Sync>(
 
 /// Concatenates rows: for each of `outer` rows, part `k` contributes
 /// `parts[k][o * blocks[k]..(o + 1) * blocks[k]]` (concat and stack).
-pub(crate) fn concat_rows<T: Copy + Send + Sync>(
+pub(crate) fn concat_rows<T: Element>(
     parts: &[&[T]],
     blocks: &[usize],
     outer: usize,
-) -> Vec<T> {
+) -> Result<Vec<T>> {
     let row: usize = blocks.iter().sum();
     let n = outer * row;
     if n == 0 {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     // prefix[k] = where part k starts within a row.
     let mut prefix = Vec::with_capacity(blocks.len() + 1);
@@ -291,26 +291,33 @@ mod tests {
         // Reverse both axes of a 3x4 matrix.
         let t0: Vec<usize> = (0..3).rev().map(|i| i * 4).collect();
         let t1: Vec<usize> = (0..4).rev().collect();
-        let out = gather_tables(&data, 0, &[3, 4], &[t0, t1]);
+        let out = gather_tables(&data, 0, &[3, 4], &[t0, t1]).unwrap();
         assert_eq!(out, (0..12).rev().collect::<Vec<_>>());
-        assert_eq!(gather_tables(&data, 5, &[], &[]), vec![5]);
-        assert!(gather_tables(&data, 0, &[2, 0], &[vec![0, 1], vec![]]).is_empty());
+        assert_eq!(gather_tables(&data, 5, &[], &[]).unwrap(), vec![5]);
+        assert!(
+            gather_tables(&data, 0, &[2, 0], &[vec![0, 1], vec![]])
+                .unwrap()
+                .is_empty()
+        );
         // Large enough to be split in parallel chunks that start mid-row.
-        let big: Vec<u32> = (0..70_000).collect();
+        let big: Vec<i32> = (0..70_000).collect();
         let rows = 7usize;
         let cols = 10_000usize;
         let t0: Vec<usize> = (0..rows).map(|i| i * cols).collect();
         let t1: Vec<usize> = (0..cols).collect();
         assert_eq!(
-            gather_tables(&big, 0, &[rows, cols], &[t0.clone(), t1]),
+            gather_tables(&big, 0, &[rows, cols], &[t0.clone(), t1]).unwrap(),
             big
         );
         let rev: Vec<usize> = (0..cols).rev().collect();
-        let want: Vec<u32> = big
+        let want: Vec<i32> = big
             .chunks(cols)
             .flat_map(|r| r.iter().rev().copied())
             .collect();
-        assert_eq!(gather_tables(&big, 0, &[rows, cols], &[t0, rev]), want);
+        assert_eq!(
+            gather_tables(&big, 0, &[rows, cols], &[t0, rev]).unwrap(),
+            want
+        );
     }
 
     #[test]
@@ -339,13 +346,13 @@ mod tests {
         );
         assert!(runs_of(&[]).is_empty());
         // Mixed tables gather the same as element by element.
-        let data: Vec<u16> = (0..100).collect();
+        let data: Vec<i32> = (0..100).collect();
         let inner: Vec<usize> = t.to_vec();
         let outer: Vec<usize> = vec![0, 50, 20];
-        let out = gather_tables(&data, 3, &[3, t.len()], &[outer.clone(), inner.clone()]);
-        let want: Vec<u16> = outer
+        let out = gather_tables(&data, 3, &[3, t.len()], &[outer.clone(), inner.clone()]).unwrap();
+        let want: Vec<i32> = outer
             .iter()
-            .flat_map(|&o| inner.iter().map(move |&i| (3 + o + i) as u16))
+            .flat_map(|&o| inner.iter().map(move |&i| (3 + o + i) as i32))
             .collect();
         assert_eq!(out, want);
     }
@@ -354,14 +361,14 @@ mod tests {
     fn blocks_and_rows() {
         let src: Vec<u8> = (0..10).collect();
         assert_eq!(
-            gather_blocks(&src, 3, 2, |q| [8, 0, 4][q]),
+            gather_blocks(&src, 3, 2, |q| [8, 0, 4][q]).unwrap(),
             vec![8, 9, 0, 1, 4, 5]
         );
         let a = [1, 2, 3, 4];
         let b: [i32; 0] = [];
         let c = [9, 9];
         assert_eq!(
-            concat_rows(&[&a, &b, &c], &[2, 0, 1], 2),
+            concat_rows(&[&a, &b, &c], &[2, 0, 1], 2).unwrap(),
             vec![1, 2, 9, 3, 4, 9]
         );
         assert_eq!(multi_index(5, &[2, 3]), "[1,2]");

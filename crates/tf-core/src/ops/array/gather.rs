@@ -5,6 +5,7 @@
 use super::copy::{alloc_shape, gather_blocks, index_values, multi_index};
 use crate::dtype::{DType, DTypeSet, Element};
 use crate::error::{Error, Result};
+use crate::kernels::alloc::{alloc_filled, alloc_zeroed};
 use crate::op::{Arity, Attrs, InferContext, KernelContext, OpDef, Specs, call1, spec1};
 use crate::ops::elementwise::Arith;
 use crate::shape::{PartialShape, Shape, normalize_axis};
@@ -135,7 +136,7 @@ fn gather_kernel(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
             let bo = q / k;
             let b = bo / outer.max(1);
             ((bo * n) + idx[b * k + j] as usize) * inner
-        });
+        })?;
         Tensor::from_host_vec(v, out_shape)?
     });
     Ok(vec![out])
@@ -222,7 +223,7 @@ fn gather_nd_kernel(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
     let out_shape = alloc_shape(ctx, 0)?;
     let out = crate::with_dtype!(params.dtype(), T => {
         let data = params.host_data::<T>()?;
-        let v = gather_blocks(&data, offsets.len(), block, |q| offsets[q] * block);
+        let v = gather_blocks(&data, offsets.len(), block, |q| offsets[q] * block)?;
         Tensor::from_host_vec(v, out_shape)?
     });
     Ok(vec![out])
@@ -295,7 +296,7 @@ fn scatter_typed<T: Arith>(
     block: usize,
     shape: Shape,
 ) -> Result<Tensor> {
-    let mut out = vec![T::ZERO; shape.num_elements()];
+    let mut out = alloc_zeroed::<T>(shape.num_elements())?;
     let upd = updates.host_data::<T>()?;
     for (q, &off) in offsets.iter().enumerate() {
         let dst = &mut out[off * block..(off + 1) * block];
@@ -384,7 +385,7 @@ fn one_hot_kernel(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
     let out = crate::with_dtype!(ctx.out_dtype(0), T => {
         let on = ctx.input(1).scalar::<T>()?;
         let off = ctx.input(2).scalar::<T>()?;
-        let mut v = vec![off; shape.num_elements()];
+        let mut v = alloc_filled(shape.num_elements(), off)?;
         for p in 0..prefix {
             for s in 0..suffix {
                 let i = idx[p * suffix + s];

@@ -84,7 +84,7 @@ fn join_kernel(ctx: &KernelContext<'_>, outer: usize, blocks: &[usize]) -> Resul
             .map(|t| t.host_data::<T>())
             .collect::<Result<Vec<_>>>()?;
         let parts: Vec<&[T]> = data.iter().map(|c| c.as_ref()).collect();
-        Tensor::from_host_vec(concat_rows(&parts, blocks, outer), shape)
+        Tensor::from_host_vec(concat_rows(&parts, blocks, outer)?, shape)
     })
 }
 

@@ -4,6 +4,7 @@
 use super::copy::{alloc_shape, gather_tables};
 use crate::dtype::{DTypeSet, Element};
 use crate::error::{Error, Result};
+use crate::kernels::alloc::alloc_filled;
 use crate::kernels::strided::for_each_offsets;
 use crate::op::{Arity, Attrs, InferContext, KernelContext, OpDef, Specs, call1, spec1};
 use crate::shape::{PartialShape, Shape, normalize_axis};
@@ -14,7 +15,7 @@ fn gather_input(x: &Tensor, out_shape: Shape, tables: &[Vec<usize>]) -> Result<T
     let host = x.to_host()?;
     crate::with_dtype!(x.dtype(), T => {
         let v = host.strided::<T>()?;
-        Tensor::from_host_vec(gather_tables(v.data, v.offset, &out_shape, tables), out_shape)
+        Tensor::from_host_vec(gather_tables(v.data, v.offset, &out_shape, tables)?, out_shape)
     })
 }
 
@@ -135,7 +136,7 @@ fn pad_typed<T: Element>(
     out_shape: Shape,
 ) -> Result<Tensor> {
     let n = out_shape.num_elements();
-    let mut out = vec![value; n];
+    let mut out = alloc_filled(n, value)?;
     let host = x.to_host()?;
     let v = host.strided::<T>()?;
     if x.num_elements() > 0 {

@@ -304,7 +304,7 @@ fn strided_slice_kernel(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
     let host = x.to_host()?;
     let out = crate::with_dtype!(x.dtype(), T => {
         let v = host.strided::<T>()?;
-        Tensor::from_host_vec(gather_tables(v.data, x.offset(), &sizes, &tables), out_shape)?
+        Tensor::from_host_vec(gather_tables(v.data, x.offset(), &sizes, &tables)?, out_shape)?
     });
     Ok(vec![out])
 }

@@ -12,6 +12,7 @@ use super::geometry::{Geom, Window, parse_window};
 use super::typed::{BinaryKernel, ConvElem, run_binary};
 use crate::dtype::{DType, DTypeSet};
 use crate::error::{Error, Result};
+use crate::kernels::alloc::alloc_zeroed;
 use crate::op::{Arity, InferContext, KernelContext, OpDef, Specs, spec1};
 use crate::ops::linalg::check_output_size;
 use crate::ops::linalg::gemm::{GEMM_PAR_WORK, MatRef};
@@ -145,7 +146,7 @@ pub(crate) fn tile_pixels(k: usize, elem_bytes: usize, pixels: usize) -> usize {
 pub(crate) fn conv2d_forward<T: ConvElem>(x: &[T], f: &[T], g: &Geom, o: usize) -> Result<Vec<T>> {
     let p = g.pixels();
     let k = g.kh * g.kw * g.c;
-    let mut out = vec![T::ZERO; p * o];
+    let mut out = alloc_zeroed::<T>(p * o)?;
     if out.is_empty() || k == 0 {
         return Ok(out);
     }

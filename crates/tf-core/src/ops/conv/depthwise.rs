@@ -9,6 +9,7 @@ use super::geometry::{Geom, parse_window};
 use super::typed::{BinaryKernel, ConvElem, run_binary};
 use crate::dtype::DTypeSet;
 use crate::error::{Error, Result};
+use crate::kernels::alloc::alloc_zeroed;
 use crate::kernels::parallel::PAR_THRESHOLD;
 use crate::op::{Arity, InferContext, KernelContext, OpDef, Specs, spec1};
 use crate::shape::PartialShape;
@@ -64,18 +65,23 @@ struct Depthwise {
 
 impl BinaryKernel for Depthwise {
     fn run<T: ConvElem>(&self, x: &[T], f: &[T]) -> Result<Vec<T>> {
-        Ok(depthwise_forward(x, f, &self.geom, self.multiplier))
+        depthwise_forward(x, f, &self.geom, self.multiplier)
     }
 }
 
 /// `out[b, oy, ox, c·M + m] = Σ_{ky,kx} x[b, iy, ix, c] · f[ky, kx, c, m]`.
-pub(crate) fn depthwise_forward<T: ConvElem>(x: &[T], f: &[T], g: &Geom, m: usize) -> Vec<T> {
+pub(crate) fn depthwise_forward<T: ConvElem>(
+    x: &[T],
+    f: &[T],
+    g: &Geom,
+    m: usize,
+) -> Result<Vec<T>> {
     let c = g.c;
     let cm = c * m;
     let row_len = g.wo * cm;
-    let mut out = vec![T::ZERO; g.n * g.ho * row_len];
+    let mut out = alloc_zeroed::<T>(g.n * g.ho * row_len)?;
     if out.is_empty() {
-        return out;
+        return Ok(out);
     }
     // Each row is compiled for the best SIMD level the CPU has (AVX-512 here).
     let out_row =
@@ -86,7 +92,7 @@ pub(crate) fn depthwise_forward<T: ConvElem>(x: &[T], f: &[T], g: &Geom, m: usiz
     } else {
         out.chunks_mut(row_len).enumerate().for_each(out_row);
     }
-    out
+    Ok(out)
 }
 
 /// One output row as a SIMD-dispatched job.

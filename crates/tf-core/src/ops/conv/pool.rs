@@ -10,6 +10,7 @@ use super::conv2d::rank4;
 use super::geometry::{Geom, nhwc_list, parse_window};
 use crate::dtype::{DType, DTypeSet, Element};
 use crate::error::{Error, Result};
+use crate::kernels::alloc::alloc_zeroed;
 use crate::kernels::parallel::PAR_THRESHOLD;
 use crate::op::{Arity, InferContext, KernelContext, OpDef, Specs, spec1};
 use crate::ops::linalg::convert::{from_f32_tensor, to_f32_vec};
@@ -57,7 +58,7 @@ fn max_pool_kernel(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
     let x = ctx.input(0);
     let shape = ctx.out_shape(0)?;
     crate::with_numeric!(x.dtype(), T => {
-        let out = pool_rows::<T, Max>(&x.host_data::<T>()?, &g);
+        let out = pool_rows::<T, Max>(&x.host_data::<T>()?, &g)?;
         Ok(vec![Tensor::from_host_vec(out, shape)?])
     }, other => Err(ctx.unsupported_dtype(other)))
 }
@@ -68,17 +69,17 @@ fn avg_pool_kernel(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
     let shape = ctx.out_shape(0)?;
     let out = match x.dtype() {
         DType::F32 => {
-            Tensor::from_host_vec(pool_rows::<f32, Mean>(&x.host_data::<f32>()?, &g), shape)?
+            Tensor::from_host_vec(pool_rows::<f32, Mean>(&x.host_data::<f32>()?, &g)?, shape)?
         }
         DType::F64 => {
-            Tensor::from_host_vec(pool_rows::<f64, Mean>(&x.host_data::<f64>()?, &g), shape)?
+            Tensor::from_host_vec(pool_rows::<f64, Mean>(&x.host_data::<f64>()?, &g)?, shape)?
         }
         DType::F16 => from_f32_tensor::<crate::f16>(
-            &pool_rows::<f32, Mean>(&to_f32_vec::<crate::f16>(x)?, &g),
+            &pool_rows::<f32, Mean>(&to_f32_vec::<crate::f16>(x)?, &g)?,
             &shape,
         )?,
         DType::BF16 => from_f32_tensor::<crate::bf16>(
-            &pool_rows::<f32, Mean>(&to_f32_vec::<crate::bf16>(x)?, &g),
+            &pool_rows::<f32, Mean>(&to_f32_vec::<crate::bf16>(x)?, &g)?,
             &shape,
         )?,
         other => return Err(ctx.unsupported_dtype(other)),
@@ -206,12 +207,12 @@ impl<T: Element, W: PoolWindow<T>> pulp::WithSimd for PoolRow<'_, T, W> {
 
 /// Runs window `W` for every output pixel, parallel over output rows; each row is
 /// compiled for the best SIMD level the CPU has (AVX-512 here).
-fn pool_rows<T: Element, W: PoolWindow<T>>(x: &[T], g: &Geom) -> Vec<T> {
+fn pool_rows<T: Element, W: PoolWindow<T>>(x: &[T], g: &Geom) -> Result<Vec<T>> {
     let c = g.c;
     let row_len = g.wo * c;
-    let mut out = vec![T::ZERO; g.n * g.ho * row_len];
+    let mut out = alloc_zeroed::<T>(g.n * g.ho * row_len)?;
     if out.is_empty() {
-        return out;
+        return Ok(out);
     }
     let row = |offs: &mut Vec<usize>, (r, dst): (usize, &mut [T])| {
         pulp::Arch::new().dispatch(PoolRow::<T, W> {
@@ -234,7 +235,7 @@ fn pool_rows<T: Element, W: PoolWindow<T>>(x: &[T], g: &Geom) -> Vec<T> {
             .enumerate()
             .for_each(|item| row(&mut offs, item));
     }
-    out
+    Ok(out)
 }
 
 /// Max pooling: input `[batch, h, w, c]`, attrs `ksize` and `strides` (`[1, h, w, 1]`)

@@ -12,6 +12,7 @@ use super::conv2d::{
 use super::geometry::{Geom, parse_window};
 use super::typed::{BinaryKernel, ConvElem, run_binary};
 use crate::error::{Error, Result};
+use crate::kernels::alloc::alloc_zeroed;
 use crate::op::{Arity, AttrValue, InferContext, KernelContext, OpDef, Specs, spec1};
 use crate::ops::linalg::gemm::{GEMM_PAR_WORK, MatRef};
 use crate::shape::PartialShape;
@@ -141,7 +142,7 @@ pub(crate) fn conv2d_backprop_input<T: ConvElem>(
 ) -> Result<Vec<T>> {
     let k = g.kh * g.kw * g.c;
     let img_len = g.h * g.w * g.c;
-    let mut dx = vec![T::ZERO; g.n * img_len];
+    let mut dx = alloc_zeroed::<T>(g.n * img_len)?;
     let opix = g.ho * g.wo;
     if dx.is_empty() || o == 0 || opix == 0 {
         return Ok(dx);

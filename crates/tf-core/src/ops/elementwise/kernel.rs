@@ -33,7 +33,7 @@ pub fn unary_map_fn<T: Element, O: Element>(x: &Tensor, f: impl UnaryFn<T, O>) -
                 dst: chunk,
                 f,
             })
-        }),
+        })?,
         None => {
             let walk = Walk::new(v.dims, [v.strides], [v.offset]);
             fill_vec(n, |s, chunk| {
@@ -44,7 +44,7 @@ pub fn unary_map_fn<T: Element, O: Element>(x: &Tensor, f: impl UnaryFn<T, O>) -
                     dst: chunk,
                     f,
                 })
-            })
+            })?
         }
     };
     Tensor::from_host_vec(out, x.shape().clone())
@@ -81,7 +81,7 @@ pub fn binary_map_fn<A: Element, B: Element, O: Element>(
                 dst: c,
                 f,
             })
-        });
+        })?;
         return Tensor::from_host_vec(out, out_shape.clone());
     }
     let sa = broadcast_strides(av.dims, av.strides, out_shape);
@@ -96,7 +96,7 @@ pub fn binary_map_fn<A: Element, B: Element, O: Element>(
             dst: chunk,
             f,
         })
-    });
+    })?;
     Tensor::from_host_vec(out, out_shape.clone())
 }
 
@@ -139,7 +139,7 @@ pub fn ternary_map<A: Element, B: Element, C: Element, O: Element>(
             dst: chunk,
             f,
         })
-    });
+    })?;
     Tensor::from_host_vec(out, out_shape.clone())
 }
 
@@ -159,18 +159,24 @@ pub fn block_map<T: Element, O: Element>(
             &owned[..]
         }
     };
-    let out = fill_vec(src.len(), |s, chunk| f(&src[s..s + chunk.len()], chunk));
+    let out = fill_vec(src.len(), |s, chunk| f(&src[s..s + chunk.len()], chunk))?;
     Tensor::from_host_vec(out, x.shape().clone())
 }
 
 /// [`parallel::fill_vec`] through a `dyn` closure: the parallel machinery is then
 /// compiled once per output type instead of once per kernel (a large share of build
 /// time); one indirect call per chunk of thousands of elements costs nothing.
-fn fill_vec<T: Send>(n: usize, fill: impl Fn(usize, &mut [MaybeUninit<T>]) + Sync) -> Vec<T> {
+fn fill_vec<T: Element>(
+    n: usize,
+    fill: impl Fn(usize, &mut [MaybeUninit<T>]) + Sync,
+) -> Result<Vec<T>> {
     fill_dyn(n, &fill)
 }
 
-fn fill_dyn<T: Send>(n: usize, fill: &(dyn Fn(usize, &mut [MaybeUninit<T>]) + Sync)) -> Vec<T> {
+fn fill_dyn<T: Element>(
+    n: usize,
+    fill: &(dyn Fn(usize, &mut [MaybeUninit<T>]) + Sync),
+) -> Result<Vec<T>> {
     parallel::fill_vec(n, fill)
 }
 

@@ -97,7 +97,7 @@ fn add_rows<T: Arith>(x: &[T], bias: &[T], shape: &Shape) -> Result<Tensor> {
             pos += len;
             c0 = 0;
         }
-    });
+    })?;
     Tensor::from_host_vec(out, shape.clone())
 }
 

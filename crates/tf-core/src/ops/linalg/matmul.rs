@@ -9,6 +9,7 @@ use super::convert::{from_f32_tensor, to_f32_vec};
 use super::gemm::{GEMM_PAR_WORK, GemmElem, MatRef};
 use crate::dtype::{DType, DTypeSet, Element};
 use crate::error::{Error, Result};
+use crate::kernels::alloc::alloc_zeroed;
 use crate::kernels::strided::for_each_offsets;
 use crate::op::{Arity, AttrValue, Attrs, InferContext, KernelContext, OpDef, Specs, spec1};
 use crate::shape::{PartialShape, Shape, broadcast_strides, contiguous_strides};
@@ -232,7 +233,7 @@ fn run_vec<T: GemmElem + Element>(
     let (m, n) = (out_shape[r - 2], out_shape[r - 1]);
     let k = if ta { av.dims[ra - 2] } else { av.dims[ra - 1] };
     let mn = m * n;
-    let mut out = vec![T::ZERO; out_shape.num_elements()];
+    let mut out = alloc_zeroed::<T>(out_shape.num_elements())?;
     if out.is_empty() {
         return Ok(out);
     }

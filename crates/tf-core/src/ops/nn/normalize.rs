@@ -9,6 +9,7 @@ use super::fastmath::{Compute, NnFloat};
 use super::rows::{fill_rows, reader};
 use crate::dtype::{DType, DTypeSet};
 use crate::error::{Error, Result};
+use crate::kernels::alloc::alloc_uninit;
 use crate::kernels::strided::{for_each_offsets, split_rows};
 use crate::op::{
     Arity, Attrs, InferContext, KernelContext, OpDef, Specs, TensorSpec, call, call1, spec1,
@@ -75,7 +76,7 @@ fn l2_typed<T: NnFloat>(ctx: &KernelContext<'_>) -> Result<Tensor> {
                     o.write(T::from_c(v * inv));
                 }
             }
-        });
+        })?;
         return Tensor::from_host_vec(out, x.shape().clone());
     }
     // General axes: sums of squares per kept position, then the scaling pass.
@@ -116,7 +117,7 @@ fn l2_typed<T: NnFloat>(ctx: &KernelContext<'_>) -> Result<Tensor> {
         },
     );
     let inv: Vec<T::C> = ss.into_iter().map(inv_norm).collect();
-    let mut out = Vec::with_capacity(x.num_elements());
+    let mut out = alloc_uninit(x.num_elements())?;
     for_each_offsets(
         outer,
         [&xstrides[..r], &kstrides[..r]],
@@ -273,7 +274,7 @@ fn batch_norm_typed<T: NnFloat>(ctx: &KernelContext<'_>) -> Result<Tensor> {
                     o.write(T::from_c(T::from_c(v * ai).to_c() + bi));
                 }
             }
-        });
+        })?;
         return Tensor::from_host_vec(out, x.shape().clone());
     }
     // General broadcasting: walk x and the four parameters in lockstep.
@@ -300,7 +301,7 @@ fn batch_norm_typed<T: NnFloat>(ctx: &KernelContext<'_>) -> Result<Tensor> {
     let (outer, inner) = split_rows(&full);
     let r = outer.len();
     let inner_s: Vec<usize> = strides.iter().map(|s| s[r]).collect();
-    let mut out = Vec::with_capacity(x.num_elements());
+    let mut out = alloc_uninit(x.num_elements())?;
     for_each_offsets(
         outer,
         [
@@ -453,7 +454,7 @@ fn fused_bn_typed<T: NnFloat, U: NnFloat<C = T::C>>(
     let (outer, inner) = split_rows(dims);
     let r = outer.len();
     let cstrides: Vec<usize> = (0..dims.len()).map(|d| usize::from(d == axis)).collect();
-    let mut out = Vec::with_capacity(x.num_elements());
+    let mut out = alloc_uninit(x.num_elements())?;
     for_each_offsets(
         outer,
         [&x.strides()[..r], &cstrides[..r]],

@@ -2,7 +2,9 @@
 //! compute precision, and filling row-aligned outputs in parallel blocks.
 
 use super::fastmath::NnFloat;
+use crate::dtype::Element;
 use crate::error::Result;
+use crate::kernels::alloc::alloc_uninit;
 use crate::kernels::parallel::{PAR_CHUNK, PAR_THRESHOLD};
 use crate::tensor::{StridedView, Tensor};
 use rayon::prelude::*;
@@ -108,15 +110,15 @@ pub(super) fn reader<T: NnFloat>(x: &Tensor, axis: usize) -> Result<RowReader<'_
 /// row) by calling `f(first_row, row_count, a_block, b_block)` on disjoint blocks of
 /// rows, in parallel when `rows * work_per_row` reaches the parallel threshold. `f`
 /// must write every element of both blocks.
-pub(super) fn fill_rows2<A: Send, B: Send>(
+pub(super) fn fill_rows2<A: Element, B: Element>(
     rows: usize,
     a_len: usize,
     b_len: usize,
     work_per_row: usize,
     f: impl Fn(usize, usize, &mut [MaybeUninit<A>], &mut [MaybeUninit<B>]) + Sync,
-) -> (Vec<A>, Vec<B>) {
-    let mut a: Vec<A> = Vec::with_capacity(rows * a_len);
-    let mut b: Vec<B> = Vec::with_capacity(rows * b_len);
+) -> Result<(Vec<A>, Vec<B>)> {
+    let mut a: Vec<A> = alloc_uninit(rows * a_len)?;
+    let mut b: Vec<B> = alloc_uninit(rows * b_len)?;
     {
         let sa = &mut a.spare_capacity_mut()[..rows * a_len];
         let sb = &mut b.spare_capacity_mut()[..rows * b_len];
@@ -142,7 +144,7 @@ pub(super) fn fill_rows2<A: Send, B: Send>(
         a.set_len(rows * a_len);
         b.set_len(rows * b_len);
     }
-    (a, b)
+    Ok((a, b))
 }
 
 /// Splits `s` into consecutive blocks of `per_block` rows of `len` elements.
@@ -166,13 +168,14 @@ fn split_blocks<X>(
 }
 
 /// [`fill_rows2`] with a single output.
-pub(super) fn fill_rows<A: Send>(
+pub(super) fn fill_rows<A: Element>(
     rows: usize,
     len: usize,
     work_per_row: usize,
     f: impl Fn(usize, usize, &mut [MaybeUninit<A>]) + Sync,
-) -> Vec<A> {
-    fill_rows2::<A, ()>(rows, len, 0, work_per_row, |first, n, a, _| f(first, n, a)).0
+) -> Result<Vec<A>> {
+    // The second output is empty (zero elements per row).
+    Ok(fill_rows2::<A, u8>(rows, len, 0, work_per_row, |first, n, a, _| f(first, n, a))?.0)
 }
 
 /// Shape and strides of `dims` with `axis` moved last (the order rows come out of a

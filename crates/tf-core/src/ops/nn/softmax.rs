@@ -53,7 +53,7 @@ fn softmax_typed<T: NnFloat>(ctx: &KernelContext<'_>, log: bool) -> Result<Tenso
                 T::C::scale_into(&eb, T::C::ONE / s, o);
             }
         }
-    });
+    })?;
     from_axis_last(ctx.name(), out, x.dims(), axis)
 }
 

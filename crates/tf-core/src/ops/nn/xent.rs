@@ -80,7 +80,7 @@ fn xent_typed<T: NnFloat>(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
                 o.write(T::from_c(e / s - y));
             }
         }
-    });
+    })?;
     Ok(vec![
         Tensor::from_host_vec(loss, [rows])?,
         Tensor::from_host_vec(backprop, shape)?,
@@ -180,7 +180,7 @@ fn sparse_typed<T: NnFloat>(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
             }
             o[label].write(T::from_c(eb[label] / s - T::C::ONE));
         }
-    });
+    })?;
     Ok(vec![
         Tensor::from_host_vec(loss, [rows])?,
         Tensor::from_host_vec(backprop, [rows, cols])?,

@@ -83,7 +83,7 @@ fn fill_fixed<D: Dist>(rng: Philox, chunk: &mut [MaybeUninit<D::T>], dist: &D) {
 
 /// Fills `n` values from `dist`, starting at generator `base`, in parallel chunks above
 /// the size threshold; the result does not depend on the chunking.
-pub(crate) fn fill<D: Dist>(n: usize, base: Philox, dist: &D) -> Vec<D::T> {
+pub(crate) fn fill<D: Dist>(n: usize, base: Philox, dist: &D) -> crate::error::Result<Vec<D::T>> {
     debug_assert_eq!(PAR_CHUNK % D::GROUP, 0);
     let words_per_group = (D::GROUP * 256 / 4) as u64;
     fill_vec(n, |start, chunk| {

@@ -95,7 +95,7 @@ pub(crate) fn run_dist<D: Dist>(
     let (seed, seed2) = seeds(ctx)?;
     let n = shape.num_elements();
     let rng = reserve(state_op, D::T::DTYPE, seed, seed2, n as u64);
-    Tensor::from_host_vec(fill(n, rng, dist), shape)
+    Tensor::from_host_vec(fill(n, rng, dist)?, shape)
 }
 
 fn uniform_kernel(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {

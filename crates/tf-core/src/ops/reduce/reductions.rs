@@ -26,7 +26,10 @@ fn prepare<'a, T: Element>(ctx: &KernelContext<'a>) -> Result<(&'a [T], Plan)> {
 }
 
 /// Maps accumulators to output elements (in parallel when there are many).
-fn finish<A: Copy + Sync, O: Send>(acc: &[A], f: impl Fn(usize, A) -> O + Sync) -> Vec<O> {
+fn finish<A: Copy + Sync, O: Element>(
+    acc: &[A],
+    f: impl Fn(usize, A) -> O + Sync,
+) -> Result<Vec<O>> {
     fill_vec(acc.len(), |start, chunk| {
         for (k, slot) in chunk.iter_mut().enumerate() {
             slot.write(f(start + k, acc[start + k]));
@@ -45,7 +48,7 @@ macro_rules! numeric_kernel {
                 let (data, plan) = prepare::<T>(ctx)?;
                 let acc = reduce(&$reducer, data, &plan);
                 let $n = plan.n_red;
-                let out: Vec<T> = finish(&acc, |_, $acc| $out);
+                let out: Vec<T> = finish(&acc, |_, $acc| $out)?;
                 Ok(vec![output(ctx, 0, out)?])
             }, other => Err(ctx.unsupported_dtype(other)))
         }
@@ -91,7 +94,7 @@ where
         })
         .collect();
     let sums = reduce(&SumExpR { shift: &shift }, data, &plan);
-    let out: Vec<T> = finish(&sums, |o, s| T::from_f64(s.ln() + shift[o].f64()));
+    let out: Vec<T> = finish(&sums, |o, s| T::from_f64(s.ln() + shift[o].f64()))?;
     Ok(vec![output(ctx, 0, out)?])
 }
 
@@ -110,8 +113,8 @@ where
     let n = plan.n_red as f64;
     let mean: Vec<f64> = reduce(&SumR, data, &plan).iter().map(|s| s / n).collect();
     let sq = reduce(&SqDevR { mean: &mean }, data, &plan);
-    let mean_out: Vec<T> = finish(&mean, |_, m| T::from_f64(m));
-    let var_out: Vec<T> = finish(&sq, |_, s| T::from_f64(s / n));
+    let mean_out: Vec<T> = finish(&mean, |_, m| T::from_f64(m))?;
+    let var_out: Vec<T> = finish(&sq, |_, s| T::from_f64(s / n))?;
     Ok(vec![output(ctx, 0, mean_out)?, output(ctx, 1, var_out)?])
 }
 

@@ -2,6 +2,13 @@
 //!
 //! A tensor holds an `Arc` to its storage plus its own shape, strides and offset, so
 //! views (reshape, transpose, slice, broadcast) share one buffer.
+//!
+//! Large host buffers are recycled through [`pool`]: when the last tensor using one is
+//! dropped, it goes back to a bounded pool and the next allocation of the same size
+//! reuses it, sparing the page faults of fresh memory (what TensorFlow's own allocator
+//! does for its training loops).
+
+pub mod pool;
 
 use crate::device::Device;
 use crate::dtype::{DType, Element};
@@ -120,6 +127,31 @@ impl HostBuffer {
                 HostBuffer::Bool(bytes.iter().map(|&b| b == 1).collect())
             }
         })
+    }
+}
+
+impl Drop for HostBuffer {
+    fn drop(&mut self) {
+        if self.byte_capacity() >= pool::MIN_POOLED_BYTES {
+            let taken = std::mem::replace(self, HostBuffer::U8(Vec::new()));
+            pool::recycle(taken);
+        }
+    }
+}
+
+impl HostBuffer {
+    /// Capacity of the underlying vector in bytes.
+    pub(crate) fn byte_capacity(&self) -> usize {
+        fn bytes<T>(v: &Vec<T>) -> usize {
+            v.capacity() * std::mem::size_of::<T>()
+        }
+        match_host_buffer!(self, v => bytes(v))
+    }
+
+    /// Drops the vector inside without recycling it.
+    pub(crate) fn free(self) {
+        let mut me = std::mem::ManuallyDrop::new(self);
+        match_host_buffer!(&mut *me, v => drop(std::mem::take(v)));
     }
 }
 
