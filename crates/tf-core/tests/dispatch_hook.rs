@@ -250,3 +250,14 @@ fn barriers_hide_observers_below_but_not_execution() {
     assert!(ops::neg(&s).unwrap().is_symbolic());
     assert_eq!(*tracer.nodes.borrow(), vec!["Neg".to_string()]);
 }
+
+#[test]
+fn outputs_never_share_an_input_id() {
+    // Identity of a contiguous tensor needs no copy, but its output is still a new tensor.
+    let x = Tensor::from_vec(vec![1.0f32, 2.0], [2]).unwrap();
+    let y = ops::identity(&x).unwrap();
+    assert_ne!(x.id(), y.id());
+    assert!(y.shares_storage_with(&x));
+    let c = ops::cast(&x, DType::F32).unwrap();
+    assert_ne!(x.id(), c.id());
+}

@@ -122,13 +122,21 @@ pub fn execute_eager(call: &OpCall<'_>) -> Result<Vec<Tensor>> {
             .collect::<Result<_>>()?;
         &moved
     };
-    let outputs = kernel(&KernelContext {
+    let mut outputs = kernel(&KernelContext {
         op,
         inputs,
         attrs: call.attrs,
         outputs: &specs,
         device,
     })?;
+    // Every output is a tensor of its own: a kernel that hands an input back (identity,
+    // no-op casts, ...) gets a fresh handle, so tapes never confuse an op's output with
+    // its input.
+    for o in outputs.iter_mut() {
+        if call.inputs.iter().chain(inputs).any(|i| i.id() == o.id()) {
+            *o = o.alias();
+        }
+    }
     if outputs.len() != specs.len() {
         return Err(Error::precondition(
             op.name,

@@ -1,0 +1,18 @@
+//! Gradient functions for tf-core's built-in ops, one file per op family, all written
+//! with tf-core ops (so they run eagerly, traced, and under outer tapes).
+//!
+//! `register_builtin` is called once per process (lazily, by the first tape).
+
+mod array;
+mod elementwise;
+mod nondiff;
+mod reduce;
+pub(crate) mod util;
+
+/// Registers every built-in gradient.
+pub(crate) fn register_builtin() {
+    elementwise::register();
+    array::register();
+    reduce::register();
+    nondiff::register();
+}
