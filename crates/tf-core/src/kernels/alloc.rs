@@ -1,6 +1,6 @@
 //! Allocation of kernel outputs: fallible (a shape too large for memory is a
 //! `ResourceExhausted` error, not an abort) and served from the buffer
-//! [pool](crate::storage::pool) when a buffer of the same size is idle.
+//! [`pool`] when a buffer of the same size is idle.
 
 use crate::dtype::Element;
 use crate::error::{Error, Result};
