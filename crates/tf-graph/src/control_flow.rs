@@ -228,9 +228,8 @@ pub fn while_loop(
         .map(|t| TensorSpec::new(t.dtype(), t.partial_shape()))
         .collect();
     let n = specs.len();
-    let (mut cond_g, cond_caps) = trace_sub(&tracer, "while/cond", &specs, |a| {
-        Ok(vec![cond_fn(a)?])
-    })?;
+    let (mut cond_g, cond_caps) =
+        trace_sub(&tracer, "while/cond", &specs, |a| Ok(vec![cond_fn(a)?]))?;
     let out = cond_g.output_specs();
     if out.len() != 1 || out[0].dtype != DType::Bool || out[0].shape.rank() != 0 {
         return Err(Error::invalid(
@@ -243,7 +242,10 @@ pub fn while_loop(
     if body_specs.len() != n {
         return Err(Error::invalid(
             "while_loop",
-            format!("the body returns {} tensors for {n} loop variables", body_specs.len()),
+            format!(
+                "the body returns {} tensors for {n} loop variables",
+                body_specs.len()
+            ),
         ));
     }
     for (k, (s, b)) in specs.iter().zip(&body_specs).enumerate() {

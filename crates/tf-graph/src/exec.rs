@@ -85,50 +85,95 @@ pub(crate) fn check_args(graph: &Graph, args: &[Tensor], what: &str) -> Result<(
     Ok(())
 }
 
+/// What a run needs to know about a graph beyond its nodes, computed once per graph:
+/// where each node's outputs live in the flat value table and how many uses each has.
+#[derive(Clone, Debug)]
+pub(crate) struct Plan {
+    offsets: Vec<usize>,
+    uses: Vec<u32>,
+}
+
+impl Plan {
+    pub(crate) fn new(graph: &Graph) -> Plan {
+        let mut offsets = Vec::with_capacity(graph.nodes.len());
+        let mut total = 0;
+        for n in &graph.nodes {
+            offsets.push(total);
+            total += n.outputs.len();
+        }
+        let mut uses = vec![0u32; total];
+        for n in &graph.nodes {
+            for i in &n.inputs {
+                if let Some(u) = offsets.get(i.node).and_then(|o| uses.get_mut(o + i.index)) {
+                    *u += 1;
+                }
+            }
+        }
+        for r in &graph.results {
+            if let Some(u) = offsets.get(r.node).and_then(|o| uses.get_mut(o + r.index)) {
+                *u += 1;
+            }
+        }
+        Plan { offsets, uses }
+    }
+}
+
 impl Graph {
     /// Runs the graph on `args` and returns its results.
     ///
     /// Errors when the arguments do not match the placeholders' specs (naming the
     /// argument), or when a node fails (the error of its op).
     pub fn run(&self, args: &[Tensor]) -> Result<Vec<Tensor>> {
-        run(self, args, None)
+        check_args(self, args, "Graph::run")?;
+        run(self, &Plan::new(self), args, None)
     }
 
     /// [`Graph::run`], also timing every node.
     pub fn run_profiled(&self, args: &[Tensor]) -> Result<(Vec<Tensor>, Profile)> {
+        check_args(self, args, "Graph::run")?;
         let mut p = Profile::default();
-        let out = run(self, args, Some(&mut p))?;
+        let out = run(self, &Plan::new(self), args, Some(&mut p))?;
         Ok((out, p))
     }
 }
 
-fn run(graph: &Graph, args: &[Tensor], mut profile: Option<&mut Profile>) -> Result<Vec<Tensor>> {
-    check_args(graph, args, "Graph::run")?;
+/// Runs `graph` (whose arguments were checked) with its precomputed `plan`.
+pub(crate) fn run(
+    graph: &Graph,
+    plan: &Plan,
+    args: &[Tensor],
+    mut profile: Option<&mut Profile>,
+) -> Result<Vec<Tensor>> {
     let start = Instant::now();
-    let mut remaining = graph.use_counts();
-    let mut values: Vec<Vec<Option<Tensor>>> = graph
-        .nodes
-        .iter()
-        .map(|n| vec![None; n.outputs.len()])
-        .collect();
+    let mut remaining = plan.uses.clone();
+    let mut values: Vec<Option<Tensor>> = vec![None; remaining.len()];
     let mut inputs: Vec<Tensor> = Vec::with_capacity(8);
+    let missing = |node: &crate::graph::Node| {
+        Error::precondition(
+            node.kind.type_name(),
+            format!("graph node '{}': an input has no value", node.name),
+        )
+    };
     for (id, node) in graph.nodes.iter().enumerate() {
         let t0 = profile.as_ref().map(|_| Instant::now());
         inputs.clear();
         for &Output { node: src, index } in &node.inputs {
-            let left = &mut remaining[src][index];
+            let slot = plan.offsets[src] + index;
+            let left = &mut remaining[slot];
             *left = left.saturating_sub(1);
-            let slot = &mut values[src][index];
-            let v = if *left == 0 { slot.take() } else { slot.clone() };
-            inputs.push(v.ok_or_else(|| {
-                Error::precondition(
-                    node.kind.type_name(),
-                    format!("graph node '{}': input {src}:{index} has no value", node.name),
-                )
-            })?);
+            let v = if *left == 0 {
+                values[slot].take()
+            } else {
+                values[slot].clone()
+            };
+            inputs.push(v.ok_or_else(|| missing(node))?);
         }
         let outs: Vec<Tensor> = match &node.kind {
-            NodeKind::Placeholder { index } => vec![args[*index].clone()],
+            NodeKind::Placeholder { index } => vec![
+                args.get(*index)
+                    .cloned()
+                    .ok_or_else(|| Error::invalid("Graph::run", "missing argument"))?,
+            ],
             NodeKind::Const(t) => vec![t.clone()],
             NodeKind::Op(def) => dispatch(&OpCall::new(def, &inputs, &node.attrs))?,
             NodeKind::ReadVariable { var } => vec![graph.variables[*var].read()?],
@@ -151,9 +196,10 @@ fn run(graph: &Graph, args: &[Tensor], mut profile: Option<&mut Profile>) -> Res
                 ),
             ));
         }
+        let base = plan.offsets[id];
         for (k, o) in outs.into_iter().enumerate() {
-            if remaining[id][k] > 0 {
-                values[id][k] = Some(o);
+            if remaining[base + k] > 0 {
+                values[base + k] = Some(o);
             }
         }
         if let (Some(p), Some(t0)) = (profile.as_deref_mut(), t0) {
@@ -164,13 +210,15 @@ fn run(graph: &Graph, args: &[Tensor], mut profile: Option<&mut Profile>) -> Res
     inputs.clear();
     let mut results = Vec::with_capacity(graph.results.len());
     for r in &graph.results {
-        let left = &mut remaining[r.node][r.index];
+        let slot = plan.offsets[r.node] + r.index;
+        let left = &mut remaining[slot];
         *left = left.saturating_sub(1);
-        let slot = &mut values[r.node][r.index];
-        let v = if *left == 0 { slot.take() } else { slot.clone() };
-        results.push(
-            v.ok_or_else(|| Error::precondition("Graph::run", "a result has no value"))?,
-        );
+        let v = if *left == 0 {
+            values[slot].take()
+        } else {
+            values[slot].clone()
+        };
+        results.push(v.ok_or_else(|| Error::precondition("Graph::run", "a result has no value"))?);
     }
     if let Some(p) = profile {
         p.total = start.elapsed();

@@ -15,6 +15,7 @@
 //! * Called under an active GradientTape, the unoptimized graph runs op by op through
 //!   dispatch, so the tape records it and gradients flow through the call.
 
+use crate::exec::{self, Plan};
 use crate::graph::Graph;
 use crate::passes::Pipeline;
 use crate::trace::{Tracer, current_tracer};
@@ -39,6 +40,8 @@ pub struct ConcreteFunction {
     name: String,
     raw: Graph,
     optimized: Graph,
+    raw_plan: Plan,
+    plan: Plan,
 }
 
 impl ConcreteFunction {
@@ -49,7 +52,7 @@ impl ConcreteFunction {
         specs: &[TensorSpec],
         allow_variable_creation: bool,
         pipeline: &Pipeline,
-        f: &mut Body,
+        f: &mut dyn FnMut(&[Tensor]) -> Result<Vec<Tensor>>,
     ) -> Result<ConcreteFunction> {
         let raw = trace_graph(name, specs, allow_variable_creation, f)?;
         ConcreteFunction::from_graph(name, raw, pipeline)
@@ -62,6 +65,8 @@ impl ConcreteFunction {
         tracing::debug!(target: "tf_graph::function", name, raw = raw.len(), optimized = optimized.len(), "traced");
         Ok(ConcreteFunction {
             name: name.to_string(),
+            raw_plan: Plan::new(&raw),
+            plan: Plan::new(&optimized),
             raw,
             optimized,
         })
@@ -97,16 +102,18 @@ impl ConcreteFunction {
     pub fn call(&self, args: &[Tensor]) -> Result<Vec<Tensor>> {
         crate::exec::check_args(&self.raw, args, &self.name)?;
         if tf_core::context::is_active() {
-            self.raw.run(args)
+            exec::run(&self.raw, &self.raw_plan, args, None)
         } else {
-            self.optimized.run(args)
+            exec::run(&self.optimized, &self.plan, args, None)
         }
     }
 
     /// Runs the optimized graph and times every node.
     pub fn call_profiled(&self, args: &[Tensor]) -> Result<(Vec<Tensor>, crate::Profile)> {
         crate::exec::check_args(&self.raw, args, &self.name)?;
-        self.optimized.run_profiled(args)
+        let mut p = crate::Profile::default();
+        let out = exec::run(&self.optimized, &self.plan, args, Some(&mut p))?;
+        Ok((out, p))
     }
 }
 
@@ -115,7 +122,7 @@ pub fn trace_graph(
     name: &str,
     specs: &[TensorSpec],
     allow_variable_creation: bool,
-    f: &mut Body,
+    f: &mut dyn FnMut(&[Tensor]) -> Result<Vec<Tensor>>,
 ) -> Result<Graph> {
     let tracer = Tracer::new(name, allow_variable_creation);
     let args: Vec<Tensor> = specs
@@ -151,6 +158,9 @@ struct Inner {
     signature: RefCell<Option<Vec<TensorSpec>>>,
     pipeline: RefCell<Pipeline>,
     cache: RefCell<HashMap<Vec<TensorSpec>, Rc<ConcreteFunction>>>,
+    /// The concrete function of the previous call: calls with the same fully known
+    /// argument shapes skip building and hashing a signature key.
+    last: RefCell<Option<Rc<ConcreteFunction>>>,
     traces: Cell<usize>,
 }
 
@@ -163,6 +173,7 @@ pub fn function(f: impl FnMut(&[Tensor]) -> Result<Vec<Tensor>> + 'static) -> Fu
             signature: RefCell::new(None),
             pipeline: RefCell::new(Pipeline::default()),
             cache: RefCell::new(HashMap::new()),
+            last: RefCell::new(None),
             traces: Cell::new(0),
         }),
     }
@@ -180,6 +191,7 @@ impl Function {
     pub fn input_signature(self, signature: Vec<TensorSpec>) -> Function {
         *self.inner.signature.borrow_mut() = Some(signature);
         self.inner.cache.borrow_mut().clear();
+        *self.inner.last.borrow_mut() = None;
         self
     }
 
@@ -188,6 +200,7 @@ impl Function {
     pub fn with_pipeline(self, pipeline: Pipeline) -> Function {
         *self.inner.pipeline.borrow_mut() = pipeline;
         self.inner.cache.borrow_mut().clear();
+        *self.inner.last.borrow_mut() = None;
         self
     }
 
@@ -282,7 +295,32 @@ impl Function {
             })?;
             return body(args);
         }
+        let last = self.inner.last.borrow().clone();
+        if let Some(cf) = last
+            && self.inner.signature.borrow().is_none()
+            && exact_match(&cf.raw, args)
+        {
+            return cf.call(args);
+        }
         let key = self.key_for(args)?;
-        self.get_concrete_function(&key)?.call(args)
+        let cf = self.get_concrete_function(&key)?;
+        *self.inner.last.borrow_mut() = Some(cf.clone());
+        cf.call(args)
     }
+}
+
+/// Whether `args` have exactly the (fully known) argument specs of `g`.
+fn exact_match(g: &Graph, args: &[Tensor]) -> bool {
+    let args_ok = |(a, &id): (&Tensor, &usize)| {
+        let s = &g.nodes[id].outputs[0];
+        !a.is_symbolic()
+            && s.dtype == a.dtype()
+            && s.shape.rank() == a.rank()
+            && s.shape
+                .dims()
+                .iter()
+                .zip(a.dims())
+                .all(|(d, x)| *d == Some(*x))
+    };
+    args.len() == g.args.len() && args.iter().zip(&g.args).all(args_ok)
 }

@@ -116,7 +116,10 @@ impl ElementwiseProgram {
                 .collect();
             let mut out = execute_eager(&OpCall::new(s.op, &args, &s.attrs))?;
             if out.is_empty() {
-                return Err(Error::precondition(s.op.name, "fused step produced no output"));
+                return Err(Error::precondition(
+                    s.op.name,
+                    "fused step produced no output",
+                ));
             }
             results.push(out.swap_remove(0));
         }

@@ -86,7 +86,11 @@ impl Tracer {
         )
     }
 
-    fn build(what: String, allow_variable_creation: bool, parent: Option<Rc<Tracer>>) -> Rc<Tracer> {
+    fn build(
+        what: String,
+        allow_variable_creation: bool,
+        parent: Option<Rc<Tracer>>,
+    ) -> Rc<Tracer> {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         Rc::new(Tracer {
             id: NEXT.fetch_add(1, Ordering::Relaxed),

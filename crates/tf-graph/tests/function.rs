@@ -34,7 +34,10 @@ fn traces_once_per_signature_and_matches_eager() {
     f.call(&[f32s(&[1.0; 4], &[2, 2]), f32s(&[2.0; 4], &[2, 2])])
         .unwrap();
     assert_eq!(f.trace_count(), 2);
-    let d = [Tensor::from_vec(vec![1.0f64], [1]).unwrap(), Tensor::from_vec(vec![3.0f64], [1]).unwrap()];
+    let d = [
+        Tensor::from_vec(vec![1.0f64], [1]).unwrap(),
+        Tensor::from_vec(vec![3.0f64], [1]).unwrap(),
+    ];
     assert_eq!(f.call(&d).unwrap()[0].to_vec::<f64>().unwrap(), vec![4.0]);
     assert_eq!(f.trace_count(), 3);
     assert_eq!(calls.get(), 3);
@@ -51,10 +54,17 @@ fn input_signature_traces_once_and_rejects_mismatches() {
         assert_eq!(y[0].to_vec::<f32>().unwrap(), vec![3.0; rows]);
     }
     assert_eq!(f.trace_count(), 1);
-    let e = f.call(&[Tensor::ones([2, 4], DType::F32).unwrap()]).unwrap_err();
+    let e = f
+        .call(&[Tensor::ones([2, 4], DType::F32).unwrap()])
+        .unwrap_err();
     let msg = e.to_string();
-    assert!(msg.contains("row_sum") && msg.contains("argument 0"), "{msg}");
-    let e = f.call(&[Tensor::ones([2, 3], DType::F64).unwrap()]).unwrap_err();
+    assert!(
+        msg.contains("row_sum") && msg.contains("argument 0"),
+        "{msg}"
+    );
+    let e = f
+        .call(&[Tensor::ones([2, 3], DType::F64).unwrap()])
+        .unwrap_err();
     assert!(e.to_string().contains("argument 0"), "{e}");
     assert!(f.call(&[]).is_err());
     assert_eq!(f.trace_count(), 1);
@@ -78,7 +88,9 @@ fn variables_are_captured_by_reference_and_constants_by_value() {
     let out = f.call(&[x]).unwrap();
     assert_eq!(out[0].to_vec::<f32>().unwrap(), vec![10.5, 21.5]);
     assert_eq!(f.trace_count(), 1);
-    let g = f.get_concrete_function(&[TensorSpec::new(DType::F32, [2])]).unwrap();
+    let g = f
+        .get_concrete_function(&[TensorSpec::new(DType::F32, [2])])
+        .unwrap();
     assert_eq!(g.raw_graph().count_type("AssignAddVariableOp"), 1);
     assert_eq!(g.raw_graph().count_type("Const"), 1);
 }
@@ -124,7 +136,12 @@ fn init_scope_creates_variables_from_computed_values_during_a_trace() {
     let s = slot.clone();
     let f = function(move |a| {
         if s.borrow().is_none() {
-            let v = init_scope(|| Variable::new(ops::mul(&Tensor::ones([2], DType::F32)?, &Tensor::from_scalar(3.0f32))?))?;
+            let v = init_scope(|| {
+                Variable::new(ops::mul(
+                    &Tensor::ones([2], DType::F32)?,
+                    &Tensor::from_scalar(3.0f32),
+                )?)
+            })?;
             *s.borrow_mut() = Some(v);
         }
         let v = s.borrow().clone().unwrap();
@@ -136,7 +153,10 @@ fn init_scope_creates_variables_from_computed_values_during_a_trace() {
 
 #[test]
 fn a_tape_inside_a_traced_function_computes_gradients() {
-    let w = Variable::builder(f32s(&[1.0, 2.0, 3.0], &[3])).name("w").build().unwrap();
+    let w = Variable::builder(f32s(&[1.0, 2.0, 3.0], &[3]))
+        .name("w")
+        .build()
+        .unwrap();
     let wc = w.clone();
     // One SGD step on loss = sum((w*x)^2), traced.
     let step = function(move |a| {
@@ -153,7 +173,11 @@ fn a_tape_inside_a_traced_function_computes_gradients() {
     for _ in 0..3 {
         let loss = step.call(&[x.clone()]).unwrap()[0].scalar::<f32>().unwrap();
         let xs = [1.0f32, 0.5, -1.0];
-        let want: f32 = expect_w.iter().zip(xs).map(|(w, x)| (w * x) * (w * x)).sum();
+        let want: f32 = expect_w
+            .iter()
+            .zip(xs)
+            .map(|(w, x)| (w * x) * (w * x))
+            .sum();
         assert!((loss - want).abs() < 1e-5, "{loss} vs {want}");
         for (w, x) in expect_w.iter_mut().zip(xs) {
             *w -= 0.1 * 2.0 * *w * x * x;
@@ -208,14 +232,18 @@ fn functions_called_inside_a_trace_are_inlined() {
     let out = outer.call(&[f32s(&[3.0], &[1])]).unwrap();
     assert_eq!(out[0].to_vec::<f32>().unwrap(), vec![12.0]);
     assert_eq!(inner.trace_count(), 0);
-    let g = outer.get_concrete_function(&[TensorSpec::new(DType::F32, [1])]).unwrap();
+    let g = outer
+        .get_concrete_function(&[TensorSpec::new(DType::F32, [1])])
+        .unwrap();
     assert_eq!(g.raw_graph().count_type("Mul"), 1);
 }
 
 #[test]
 fn errors_inside_the_function_propagate_and_nothing_is_cached() {
     let f = function(|a| Ok(vec![ops::matmul(&a[0], &a[0])?]));
-    let e = f.call(&[f32s(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3])]).unwrap_err();
+    let e = f
+        .call(&[f32s(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3])])
+        .unwrap_err();
     assert!(e.to_string().contains("MatMul"), "{e}");
     assert_eq!(f.trace_count(), 0);
 }
@@ -239,27 +267,44 @@ fn symbolic_tensors_cannot_escape_their_function() {
 
 #[test]
 fn cond_runs_eagerly_and_traced() {
-    let pick = |p: &Tensor, x: &Tensor| {
-        cond(
-            p,
-            || Ok(vec![ops::mul(x, x)?]),
-            || Ok(vec![ops::neg(x)?]),
-        )
-    };
+    let pick =
+        |p: &Tensor, x: &Tensor| cond(p, || Ok(vec![ops::mul(x, x)?]), || Ok(vec![ops::neg(x)?]));
     let x = f32s(&[3.0], &[1]);
     let t = Tensor::from_scalar(true);
     let fls = Tensor::from_scalar(false);
     assert_eq!(pick(&t, &x).unwrap()[0].to_vec::<f32>().unwrap(), vec![9.0]);
-    assert_eq!(pick(&fls, &x).unwrap()[0].to_vec::<f32>().unwrap(), vec![-3.0]);
+    assert_eq!(
+        pick(&fls, &x).unwrap()[0].to_vec::<f32>().unwrap(),
+        vec![-3.0]
+    );
     let f = function(move |a| pick(&a[0], &a[1]));
-    assert_eq!(f.call(&[t.clone(), x.clone()]).unwrap()[0].to_vec::<f32>().unwrap(), vec![9.0]);
-    assert_eq!(f.call(&[fls.clone(), x.clone()]).unwrap()[0].to_vec::<f32>().unwrap(), vec![-3.0]);
+    assert_eq!(
+        f.call(&[t.clone(), x.clone()]).unwrap()[0]
+            .to_vec::<f32>()
+            .unwrap(),
+        vec![9.0]
+    );
+    assert_eq!(
+        f.call(&[fls.clone(), x.clone()]).unwrap()[0]
+            .to_vec::<f32>()
+            .unwrap(),
+        vec![-3.0]
+    );
     assert_eq!(f.trace_count(), 1);
-    let g = f.get_concrete_function(&[TensorSpec::new(DType::Bool, []), TensorSpec::new(DType::F32, [1])]).unwrap();
+    let g = f
+        .get_concrete_function(&[
+            TensorSpec::new(DType::Bool, []),
+            TensorSpec::new(DType::F32, [1]),
+        ])
+        .unwrap();
     assert_eq!(g.raw_graph().count_type("If"), 1);
     // Mismatched branches are an error.
     let bad = function(|a| {
-        cond(&a[0], || Ok(vec![Tensor::from_scalar(1.0f32)]), || Ok(vec![Tensor::from_scalar(1i32)]))
+        cond(
+            &a[0],
+            || Ok(vec![Tensor::from_scalar(1.0f32)]),
+            || Ok(vec![Tensor::from_scalar(1i32)]),
+        )
     });
     assert!(bad.call(&[t]).is_err());
 }
@@ -293,7 +338,11 @@ fn gradient_through_a_traced_cond() {
         let x = &a[1];
         let tape = GradientTape::new();
         tape.watch(x);
-        let y = cond(&a[0], || Ok(vec![ops::mul(x, x)?]), || Ok(vec![ops::mul(x, &Tensor::from_scalar(3.0f64))?]))?;
+        let y = cond(
+            &a[0],
+            || Ok(vec![ops::mul(x, x)?]),
+            || Ok(vec![ops::mul(x, &Tensor::from_scalar(3.0f64))?]),
+        )?;
         Ok(vec![tape.gradient(&y[0], &[x])?[0].clone().expect("grad")])
     });
     let x = Tensor::from_scalar(5.0f64);
@@ -389,7 +438,12 @@ fn while_loop_runs_eagerly_and_traced() {
 #[test]
 fn while_loop_rejects_changing_loop_variables() {
     let e = while_loop(
-        |v| ops::less(&ops::reduce_sum(&v[0], None, false)?, &Tensor::from_scalar(10.0f32)),
+        |v| {
+            ops::less(
+                &ops::reduce_sum(&v[0], None, false)?,
+                &Tensor::from_scalar(10.0f32),
+            )
+        },
         |v| Ok(vec![ops::concat(&[v[0].clone(), v[0].clone()], 0)?]),
         vec![f32s(&[1.0], &[1])],
         None,
@@ -402,14 +456,24 @@ fn while_loop_rejects_changing_loop_variables() {
 fn optimization_can_be_switched_off() {
     let f = function(|a| Ok(vec![ops::mul(&a[0], &Tensor::from_scalar(1.0f32))?]))
         .with_pipeline(Pipeline::none());
-    let cf = f.get_concrete_function(&[TensorSpec::new(DType::F32, [2])]).unwrap();
+    let cf = f
+        .get_concrete_function(&[TensorSpec::new(DType::F32, [2])])
+        .unwrap();
     assert_eq!(cf.graph().count_type("Mul"), 1);
     let g = function(|a| Ok(vec![ops::mul(&a[0], &Tensor::from_scalar(1.0f32))?]));
-    let cg = g.get_concrete_function(&[TensorSpec::new(DType::F32, [2])]).unwrap();
+    let cg = g
+        .get_concrete_function(&[TensorSpec::new(DType::F32, [2])])
+        .unwrap();
     assert_eq!(cg.graph().count_type("Mul"), 0);
     let x = f32s(&[1.5, -2.0], &[2]);
-    assert_eq!(cg.call(&[x.clone()]).unwrap()[0].to_vec::<f32>().unwrap(), vec![1.5, -2.0]);
-    assert_eq!(cf.call(&[x]).unwrap()[0].to_vec::<f32>().unwrap(), vec![1.5, -2.0]);
+    assert_eq!(
+        cg.call(&[x.clone()]).unwrap()[0].to_vec::<f32>().unwrap(),
+        vec![1.5, -2.0]
+    );
+    assert_eq!(
+        cf.call(&[x]).unwrap()[0].to_vec::<f32>().unwrap(),
+        vec![1.5, -2.0]
+    );
 }
 
 #[test]

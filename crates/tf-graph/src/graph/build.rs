@@ -180,7 +180,10 @@ impl Graph {
             if i.node >= self.nodes.len() || i.index >= self.nodes[i.node].outputs.len() {
                 return Err(Error::invalid(
                     op.name,
-                    format!("input {}:{} is not an output of this graph", i.node, i.index),
+                    format!(
+                        "input {}:{} is not an output of this graph",
+                        i.node, i.index
+                    ),
                 ));
             }
         }

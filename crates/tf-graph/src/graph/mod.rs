@@ -141,9 +141,7 @@ impl NodeKind {
     pub fn has_side_effects(&self) -> bool {
         match self {
             NodeKind::AssignVariable { .. } => true,
-            NodeKind::Cond(c) => {
-                c.then_graph.has_side_effects() || c.else_graph.has_side_effects()
-            }
+            NodeKind::Cond(c) => c.then_graph.has_side_effects() || c.else_graph.has_side_effects(),
             NodeKind::While(w) => {
                 w.cond_graph.has_side_effects() || w.body_graph.has_side_effects()
             }

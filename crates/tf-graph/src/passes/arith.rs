@@ -108,7 +108,10 @@ impl Pass for ArithmeticSimplification {
                 }
                 "Transpose" => {
                     let (Some(p1), Some(p2)) = (
-                        graph.nodes[inner.node].attrs.ints("perm").map(<[i64]>::to_vec),
+                        graph.nodes[inner.node]
+                            .attrs
+                            .ints("perm")
+                            .map(<[i64]>::to_vec),
                         graph.nodes[id].attrs.ints("perm").map(<[i64]>::to_vec),
                     ) else {
                         continue;

@@ -55,10 +55,13 @@ impl Pass for CommonSubexpressionElimination {
                     found
                 }
                 NodeKind::Const(t) if t.num_elements() <= SMALL_CONST => {
-                    let found = consts.iter().copied().find(|&j| match &graph.nodes[j].kind {
-                        NodeKind::Const(u) => same_small_const(t, u),
-                        _ => false,
-                    });
+                    let found = consts
+                        .iter()
+                        .copied()
+                        .find(|&j| match &graph.nodes[j].kind {
+                            NodeKind::Const(u) => same_small_const(t, u),
+                            _ => false,
+                        });
                     if found.is_none() {
                         consts.push(id);
                     }

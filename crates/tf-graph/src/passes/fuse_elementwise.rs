@@ -96,7 +96,9 @@ impl Pass for FuseElementwise {
             let mut steps: Vec<FusedStep> = Vec::with_capacity(chain.len());
             for &m in chain {
                 let node = &graph.nodes[m];
-                let NodeKind::Op(def) = node.kind else { continue };
+                let NodeKind::Op(def) = node.kind else {
+                    continue;
+                };
                 let args = node
                     .inputs
                     .iter()

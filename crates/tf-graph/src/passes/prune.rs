@@ -18,8 +18,7 @@ impl Pass for Prune {
         let mut keep = vec![false; n];
         let mut stack: Vec<usize> = graph.results.iter().map(|o| o.node).collect();
         for (id, node) in graph.nodes.iter().enumerate() {
-            if node.kind.has_side_effects() || matches!(node.kind, NodeKind::Placeholder { .. })
-            {
+            if node.kind.has_side_effects() || matches!(node.kind, NodeKind::Placeholder { .. }) {
                 stack.push(id);
             }
         }

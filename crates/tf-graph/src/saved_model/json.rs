@@ -278,7 +278,9 @@ pub(crate) fn graph_from_json(v: &Value, r: &Reader<'_>, depth: usize) -> Result
                     .ok_or_else(|| bad(format!("{at}: constant '{key}' is missing")))?;
                 NodeKind::Const(t.clone())
             }
-            "ReadVariableOp" => NodeKind::ReadVariable { var: variable(&mut g)? },
+            "ReadVariableOp" => NodeKind::ReadVariable {
+                var: variable(&mut g)?,
+            },
             "AssignVariableOp" | "AssignAddVariableOp" | "AssignSubVariableOp" => {
                 let kind = [AssignKind::Assign, AssignKind::Add, AssignKind::Sub]
                     .into_iter()

@@ -128,10 +128,7 @@ impl LoadedSignature {
             .keys()
             .find(|k| !self.def.inputs.iter().any(|(n, _)| n == *k))
         {
-            return Err(Error::invalid(
-                WHAT,
-                format!("unexpected input '{extra}'"),
-            ));
+            return Err(Error::invalid(WHAT, format!("unexpected input '{extra}'")));
         }
         let args = self
             .def
@@ -173,7 +170,11 @@ impl SavedModel {
             what: "signature",
             name: format!(
                 "'{name}' (the model has: {})",
-                self.signatures.keys().cloned().collect::<Vec<_>>().join(", ")
+                self.signatures
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         })
     }
@@ -369,11 +370,15 @@ pub fn save(dir: impl AsRef<Path>, signatures: &[Signature]) -> Result<()> {
 }
 
 fn read_file(path: &Path, limit: u64) -> Result<Vec<u8>> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let meta =
+        std::fs::metadata(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
     if meta.len() > limit {
         return Err(Error::format(
             path.display().to_string(),
-            format!("file is {} bytes, more than the {limit} allowed", meta.len()),
+            format!(
+                "file is {} bytes, more than the {limit} allowed",
+                meta.len()
+            ),
         ));
     }
     std::fs::read(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))
@@ -400,7 +405,8 @@ pub fn load_with(dir: impl AsRef<Path>, pipeline: &Pipeline) -> Result<SavedMode
     }
     let text = read_file(&json_path, MAX_JSON_BYTES)?;
     let ctx = json_path.display().to_string();
-    let doc: Value = serde_json::from_slice(&text).map_err(|e| Error::format(ctx.clone(), e.to_string()))?;
+    let doc: Value =
+        serde_json::from_slice(&text).map_err(|e| Error::format(ctx.clone(), e.to_string()))?;
     if doc.get("format").and_then(Value::as_str) != Some(FORMAT) {
         return Err(Error::format(ctx, format!("not a '{FORMAT}' file")));
     }
@@ -432,12 +438,19 @@ pub fn load_with(dir: impl AsRef<Path>, pipeline: &Pipeline) -> Result<SavedMode
         let at = format!("variable {k}");
         let spec = spec_from_json(v, &at).map_err(|e| Error::format(ctx.clone(), e.to_string()))?;
         let value = var_values.get(&format!("v{k}")).ok_or_else(|| {
-            Error::format(var_path.display().to_string(), format!("value of {at} is missing"))
+            Error::format(
+                var_path.display().to_string(),
+                format!("value of {at} is missing"),
+            )
         })?;
         if value.dtype() != spec.dtype || !spec.shape.is_compatible_with(value.dims()) {
             return Err(Error::format(
                 var_path.display().to_string(),
-                format!("{at} is declared {spec} but stored as {}{}", value.dtype(), value.shape()),
+                format!(
+                    "{at} is declared {spec} but stored as {}{}",
+                    value.dtype(),
+                    value.shape()
+                ),
             ));
         }
         let name = v.get("name").and_then(Value::as_str).unwrap_or("Variable");
@@ -460,17 +473,26 @@ pub fn load_with(dir: impl AsRef<Path>, pipeline: &Pipeline) -> Result<SavedMode
             consts: &consts,
             variables: &variables,
         };
-        let graph = graph_from_json(s.get("graph").unwrap_or(&Value::Null), &reader, 0).map_err(wrap)?;
+        let graph =
+            graph_from_json(s.get("graph").unwrap_or(&Value::Null), &reader, 0).map_err(wrap)?;
         let named = |key: &str| -> Result<Vec<(String, TensorSpec)>> {
             s.get(key)
                 .and_then(Value::as_array)
-                .ok_or_else(|| Error::format(ctx.clone(), format!("signature '{name}': missing '{key}'")))?
+                .ok_or_else(|| {
+                    Error::format(ctx.clone(), format!("signature '{name}': missing '{key}'"))
+                })?
                 .iter()
                 .map(|v| {
                     let n = v.get("name").and_then(Value::as_str).ok_or_else(|| {
-                        Error::format(ctx.clone(), format!("signature '{name}': an {key} entry has no name"))
+                        Error::format(
+                            ctx.clone(),
+                            format!("signature '{name}': an {key} entry has no name"),
+                        )
                     })?;
-                    Ok((n.to_string(), spec_from_json(v, &format!("{key} '{n}'")).map_err(wrap)?))
+                    Ok((
+                        n.to_string(),
+                        spec_from_json(v, &format!("{key} '{n}'")).map_err(wrap)?,
+                    ))
                 })
                 .collect()
         };
@@ -483,7 +505,12 @@ pub fn load_with(dir: impl AsRef<Path>, pipeline: &Pipeline) -> Result<SavedMode
                 .unwrap_or(PREDICT_METHOD)
                 .to_string(),
         };
-        if def.inputs.len() != graph.args().len() || def.outputs.len() != graph.outputs().len() {
+        let specs_match = |named: &[(String, TensorSpec)], specs: Vec<TensorSpec>| {
+            named.len() == specs.len() && named.iter().zip(&specs).all(|((_, a), b)| a == b)
+        };
+        if !specs_match(&def.inputs, graph.arg_specs())
+            || !specs_match(&def.outputs, graph.output_specs())
+        {
             return Err(Error::format(
                 ctx,
                 format!("signature '{name}': inputs/outputs do not match its graph"),

@@ -30,7 +30,9 @@ fn activation(op: &'static str, attrs: &Attrs) -> Result<Activation> {
         "Relu6" => Ok(Activation::Relu6),
         other => Err(Error::invalid(
             op,
-            format!("unsupported fused activation '{other}' (expected \"\", \"Relu\" or \"Relu6\")"),
+            format!(
+                "unsupported fused activation '{other}' (expected \"\", \"Relu\" or \"Relu6\")"
+            ),
         )),
     }
 }
