@@ -36,7 +36,7 @@ impl Profile {
                 None => acc.push((t, *d, 1)),
             }
         }
-        acc.sort_by(|a, b| b.1.cmp(&a.1));
+        acc.sort_by_key(|e| std::cmp::Reverse(e.1));
         acc
     }
 }

@@ -80,7 +80,7 @@ fn variables_are_captured_by_reference_and_constants_by_value() {
         Ok(vec![ops::add(&vc.read()?, &cc)?])
     });
     let x = f32s(&[0.5, 1.5], &[2]);
-    let out = f.call(&[x.clone()]).unwrap();
+    let out = f.call(std::slice::from_ref(&x)).unwrap();
     assert_eq!(out[0].to_vec::<f32>().unwrap(), vec![11.5, 22.5]);
     assert_eq!(v.value().to_vec::<f32>().unwrap(), vec![1.5, 2.5]);
     // Changed outside: the graph reads the current value.
@@ -171,7 +171,9 @@ fn a_tape_inside_a_traced_function_computes_gradients() {
     let x = f32s(&[1.0, 0.5, -1.0], &[3]);
     let mut expect_w = [1.0f32, 2.0, 3.0];
     for _ in 0..3 {
-        let loss = step.call(&[x.clone()]).unwrap()[0].scalar::<f32>().unwrap();
+        let loss = step.call(std::slice::from_ref(&x)).unwrap()[0]
+            .scalar::<f32>()
+            .unwrap();
         let xs = [1.0f32, 0.5, -1.0];
         let want: f32 = expect_w
             .iter()
@@ -325,7 +327,7 @@ fn cond_with_variable_assignment_in_a_branch() {
     });
     let t = Tensor::from_scalar(true);
     let fl = Tensor::from_scalar(false);
-    f.call(&[t.clone()]).unwrap();
+    f.call(std::slice::from_ref(&t)).unwrap();
     f.call(&[fl]).unwrap();
     let out = f.call(&[t]).unwrap();
     assert_eq!(out[0].scalar::<f32>().unwrap(), 2.0);
@@ -467,7 +469,9 @@ fn optimization_can_be_switched_off() {
     assert_eq!(cg.graph().count_type("Mul"), 0);
     let x = f32s(&[1.5, -2.0], &[2]);
     assert_eq!(
-        cg.call(&[x.clone()]).unwrap()[0].to_vec::<f32>().unwrap(),
+        cg.call(std::slice::from_ref(&x)).unwrap()[0]
+            .to_vec::<f32>()
+            .unwrap(),
         vec![1.5, -2.0]
     );
     assert_eq!(
