@@ -4,6 +4,7 @@
 //! `register_builtin` is called once per process (lazily, by the first tape).
 
 mod array;
+mod conv;
 mod elementwise;
 mod nondiff;
 mod reduce;
@@ -13,6 +14,7 @@ pub(crate) mod util;
 pub(crate) fn register_builtin() {
     elementwise::register();
     array::register();
+    conv::register();
     reduce::register();
     nondiff::register();
 }
