@@ -5,6 +5,8 @@
 
 mod array;
 mod elementwise;
+mod linalg;
+mod nn;
 mod nondiff;
 mod reduce;
 pub(crate) mod util;
@@ -14,5 +16,7 @@ pub(crate) fn register_builtin() {
     elementwise::register();
     array::register();
     reduce::register();
+    linalg::register();
+    nn::register();
     nondiff::register();
 }
