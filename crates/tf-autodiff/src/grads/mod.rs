@@ -6,6 +6,8 @@
 mod array;
 mod conv;
 mod elementwise;
+mod linalg;
+mod nn;
 mod nondiff;
 mod reduce;
 pub(crate) mod util;
@@ -16,5 +18,7 @@ pub(crate) fn register_builtin() {
     array::register();
     conv::register();
     reduce::register();
+    linalg::register();
+    nn::register();
     nondiff::register();
 }
