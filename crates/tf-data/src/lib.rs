@@ -12,12 +12,15 @@
 //! - `element`: [`Element`], [`StringTensor`], [`ElementSpec`].
 //! - `dataset`: [`Dataset`] and the [`DatasetSource`] trait every stage implements.
 //! - `cardinality`: [`Cardinality`].
+//! - [`formats`]: file formats (TFRecord, `tf.train.Example`, text, CSV, npy/npz, IDX,
+//!   images) as dataset sources, with standalone readers and writers.
 
 #![warn(missing_docs)]
 
 mod cardinality;
 mod dataset;
 mod element;
+pub mod formats;
 
 pub use cardinality::Cardinality;
 pub use dataset::{Dataset, DatasetSource, ElementIter};
