@@ -336,6 +336,16 @@ fn several_files_sequential_and_parallel() {
                 None => cycle = (cycle + 1) % k,
             }
         }
+        // What TensorFlow 2.21's TFRecordDataset(num_parallel_reads=k) gave for these files.
+        let tf_order = match k {
+            2 => "f0r0 f0r1 f2r0 f0r2 f2r1 f2r2 f3r0 f2r3 f2r4 f4r0 f4r1 f4r2 f4r3",
+            3 => "f0r0 f2r0 f0r1 f3r0 f2r1 f0r2 f2r2 f4r0 f2r3 f4r1 f2r4 f4r2 f4r3",
+            _ => "",
+        };
+        if !tf_order.is_empty() {
+            let tf: Vec<Vec<u8>> = tf_order.split(' ').map(|s| s.as_bytes().to_vec()).collect();
+            assert_eq!(expect, tf, "k={k}");
+        }
         let ds = TFRecordDataset::new(&files).num_parallel_reads(k).build();
         for _epoch in 0..2 {
             assert_eq!(records_of(&ds), expect, "k={k}");
