@@ -16,8 +16,7 @@ use tf_core::op::registered_ops;
 
 /// Gradients still being written in this session's work: remove an op from this list
 /// when its gradient lands. The test fails if a listed op already has one.
-const PENDING: &[&str] = &[
-];
+const PENDING: &[&str] = &[];
 
 fn cases(name: &str, r: &mut StdRng) -> Option<Vec<Case>> {
     cases_elementwise::cases(name, r)

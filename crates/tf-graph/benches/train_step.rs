@@ -23,10 +23,20 @@ impl Mlp {
         let mut params = Vec::new();
         for w in dims.windows(2) {
             let scale = (2.0 / w[0] as f64).sqrt();
-            params.push(Variable::new(ops::random_normal(&[w[0], w[1]], 0.0, scale, DType::F32, Some(1))?)?);
+            params.push(Variable::new(ops::random_normal(
+                &[w[0], w[1]],
+                0.0,
+                scale,
+                DType::F32,
+                Some(1),
+            )?)?);
             params.push(Variable::new(Tensor::zeros([w[1]], DType::F32)?)?);
         }
-        let zeros = |p: &Variable| Variable::builder(Tensor::zeros(p.shape().dims(), DType::F32)?).trainable(false).build();
+        let zeros = |p: &Variable| {
+            Variable::builder(Tensor::zeros(p.shape().dims(), DType::F32)?)
+                .trainable(false)
+                .build()
+        };
         let m = params.iter().map(zeros).collect::<Result<_>>()?;
         let v = params.iter().map(zeros).collect::<Result<_>>()?;
         Ok(Mlp { params, m, v })
@@ -36,22 +46,41 @@ impl Mlp {
     /// the caller-provided `lr_t`); returns the loss.
     fn step(&self, x: &Tensor, y: &Tensor, lr_t: &Tensor) -> Result<Tensor> {
         let tape = GradientTape::new();
-        let p: Vec<Tensor> = self.params.iter().map(Variable::read).collect::<Result<_>>()?;
+        let p: Vec<Tensor> = self
+            .params
+            .iter()
+            .map(Variable::read)
+            .collect::<Result<_>>()?;
         let h1 = ops::relu(&ops::bias_add(&ops::matmul(x, &p[0])?, &p[1])?)?;
         let h2 = ops::relu(&ops::bias_add(&ops::matmul(&h1, &p[2])?, &p[3])?)?;
         let logits = ops::bias_add(&ops::matmul(&h2, &p[4])?, &p[5])?;
-        let loss = ops::reduce_mean(&ops::sparse_softmax_cross_entropy_with_logits(y, &logits)?, None, false)?;
+        let loss = ops::reduce_mean(
+            &ops::sparse_softmax_cross_entropy_with_logits(y, &logits)?,
+            None,
+            false,
+        )?;
         let grads = tape.gradient(&loss, self.params.as_slice())?;
         let (b1, b2) = (Tensor::from_scalar(0.9f32), Tensor::from_scalar(0.999f32));
         let (c1, c2) = (Tensor::from_scalar(0.1f32), Tensor::from_scalar(0.001f32));
         let eps = Tensor::from_scalar(1e-7f32);
-        for ((var, g), (m, v)) in self.params.iter().zip(grads).zip(self.m.iter().zip(&self.v)) {
+        for ((var, g), (m, v)) in self
+            .params
+            .iter()
+            .zip(grads)
+            .zip(self.m.iter().zip(&self.v))
+        {
             let g = g.ok_or_else(|| tf_core::Error::precondition("bench", "missing gradient"))?;
             let m_new = ops::add(&ops::mul(&m.read()?, &b1)?, &ops::mul(&g, &c1)?)?;
-            let v_new = ops::add(&ops::mul(&v.read()?, &b2)?, &ops::mul(&ops::square(&g)?, &c2)?)?;
+            let v_new = ops::add(
+                &ops::mul(&v.read()?, &b2)?,
+                &ops::mul(&ops::square(&g)?, &c2)?,
+            )?;
             m.assign(&m_new)?;
             v.assign(&v_new)?;
-            let upd = ops::mul(lr_t, &ops::real_div(&m_new, &ops::add(&ops::sqrt(&v_new)?, &eps)?)?)?;
+            let upd = ops::mul(
+                lr_t,
+                &ops::real_div(&m_new, &ops::add(&ops::sqrt(&v_new)?, &eps)?)?,
+            )?;
             var.assign_sub(&upd)?;
         }
         Ok(loss)
@@ -76,12 +105,20 @@ fn main() -> Result<()> {
         let t_traced = measure(|| f.call(&args));
 
         let sps = |s: f64| batch as f64 / s;
-        Figure::new(format!("MLP 784-256-128-10 Adam train step b{batch}, traced"), sps(t_traced.median_s), "samples/s")
-            .compare("same step eager", sps(t_eager.median_s))
-            .report();
-        Figure::new(format!("MLP train step b{batch}: traced / eager speed"), t_eager.median_s / t_traced.median_s, "x")
-            .target(if batch == 32 { 1.0 } else { 1.0 })
-            .report();
+        Figure::new(
+            format!("MLP 784-256-128-10 Adam train step b{batch}, traced"),
+            sps(t_traced.median_s),
+            "samples/s",
+        )
+        .compare("same step eager", sps(t_eager.median_s))
+        .report();
+        Figure::new(
+            format!("MLP train step b{batch}: traced / eager speed"),
+            t_eager.median_s / t_traced.median_s,
+            "x",
+        )
+        .target(1.0)
+        .report();
     }
     Ok(())
 }

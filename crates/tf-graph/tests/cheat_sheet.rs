@@ -10,7 +10,10 @@ use tf_graph::{Signature, cond, function, init_scope, saved_model, while_loop};
 fn readme_tf_graph_rows_run() -> tf_core::Result<()> {
     let f = function(|a| Ok(vec![ops::relu(&a[0])?]));
     let x = Tensor::from_vec(vec![-1.0f32, 2.0], [1, 2])?;
-    assert_eq!(f.call(std::slice::from_ref(&x))?[0].to_vec::<f32>()?, vec![0.0, 2.0]);
+    assert_eq!(
+        f.call(std::slice::from_ref(&x))?[0].to_vec::<f32>()?,
+        vec![0.0, 2.0]
+    );
     assert_eq!(f.trace_count(), 1);
 
     let g = function(|a| Ok(vec![ops::reduce_sum(&a[0], Some(&[1]), false)?]))
@@ -20,7 +23,11 @@ fn readme_tf_graph_rows_run() -> tf_core::Result<()> {
     assert!(cf.graph().to_string().contains("Sum"));
 
     let p = Tensor::from_scalar(true);
-    let r = cond(&p, || Ok(vec![Tensor::from_scalar(1i32)]), || Ok(vec![Tensor::from_scalar(2i32)]))?;
+    let r = cond(
+        &p,
+        || Ok(vec![Tensor::from_scalar(1i32)]),
+        || Ok(vec![Tensor::from_scalar(2i32)]),
+    )?;
     assert_eq!(r[0].scalar::<i32>()?, 1);
     let w = while_loop(
         |v| ops::less(&v[0], &Tensor::from_scalar(3i32)),
