@@ -7,6 +7,11 @@
 //! Each backprop op reads two tensors and writes one (3 × 16 MB moved); figures are
 //! GB/s next to a memcpy moving as many bytes on the rayon pool in the same run
 //! (target: 70% of it). Only 2 cores here, shared with other builds: indicative.
+//!
+//! One run here (2 cores, under load): pooled memcpy 26.4 GB/s (target 18.5); ReluGrad
+//! 23.0 GB/s fused vs 1.7 composed (greater + where); TanhGrad 25.0 vs 10.1; SigmoidGrad
+//! 51 (noisy) vs 8.5; forward + backward through a tape: relu 3.5 ms, tanh 4.3 ms,
+//! sigmoid 4.3 ms.
 
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
