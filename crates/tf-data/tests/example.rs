@@ -11,7 +11,7 @@ use tf_data::Element;
 use tf_data::formats::tfrecord::read_tfrecord_file;
 use tf_data::formats::{
     Compression, Example, ExampleParser, Feature, FeatureList, FeatureSpec, FeatureType, Features,
-    SequenceExample, parse_example, parse_single_example,
+    SequenceExample, parse_example, parse_single_example, sparse_to_dense,
 };
 
 fn fixture(name: &str) -> PathBuf {
@@ -250,6 +250,16 @@ fn fixed_len_strings_shapes_and_broadcast_defaults() {
             .unwrap(),
         vec![0, 0, 0, 1, 0, 2]
     );
+    // tf.sparse.to_dense of that batch.
+    let dense = sparse_to_dense(v, &Feature::int64s([-1])).unwrap();
+    let dense = dense.tensor().unwrap();
+    assert_eq!(dense.dims(), &[3, 3]);
+    assert_eq!(
+        dense.to_vec::<i64>().unwrap(),
+        vec![5, 6, 7, -1, -1, -1, -1, -1, -1]
+    );
+    assert!(sparse_to_dense(v, &Feature::floats([0.0])).is_err());
+    assert!(sparse_to_dense(v, &Feature::int64s([0, 1])).is_err());
     // An empty batch.
     let p = parse_example::<Vec<u8>>(&[], &spec).unwrap();
     assert_eq!(
