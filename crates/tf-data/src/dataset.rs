@@ -69,6 +69,19 @@ impl Dataset {
     }
 }
 
+impl IntoIterator for &Dataset {
+    type Item = Result<Element>;
+    type IntoIter = ElementIter;
+
+    /// Starts an epoch; a failure to start is the epoch's only item.
+    fn into_iter(self) -> ElementIter {
+        match self.iter() {
+            Ok(it) => it,
+            Err(e) => Box::new(std::iter::once(Err(e))),
+        }
+    }
+}
+
 impl fmt::Debug for Dataset {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

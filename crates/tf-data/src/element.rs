@@ -1,6 +1,7 @@
 //! Dataset elements: tensors, string tensors, and tuples/maps of them (TensorFlow's
 //! nested structures), with their specs.
 
+use crate::dataset::Dataset;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -77,7 +78,8 @@ impl fmt::Debug for StringTensor {
     }
 }
 
-/// One element of a dataset: a tensor, a string tensor, or a tuple/map of elements.
+/// One element of a dataset: a tensor, a string tensor, a nested dataset (what
+/// `window` produces), or a tuple/map of elements.
 #[derive(Clone, Debug)]
 pub enum Element {
     /// A numeric or bool tensor.
@@ -88,6 +90,9 @@ pub enum Element {
     Tuple(Vec<Element>),
     /// A dict with string keys (`{"image": ..., "label": ...}`), ordered by key.
     Map(BTreeMap<String, Element>),
+    /// A nested dataset (TensorFlow's `DatasetSpec` value): the windows of
+    /// [`Dataset::window`], the values `flat_map`/`interleave` functions receive from it.
+    Dataset(Dataset),
 }
 
 impl From<Tensor> for Element {
@@ -136,6 +141,17 @@ impl Element {
         }
     }
 
+    /// The dataset of a `Dataset` element (a window).
+    pub fn dataset(&self) -> Result<&Dataset> {
+        match self {
+            Element::Dataset(d) => Ok(d),
+            other => Err(Error::invalid(
+                "Element::dataset",
+                format!("element is {}, not a dataset", other.kind()),
+            )),
+        }
+    }
+
     /// The entries of a `Map` element.
     pub fn map(&self) -> Result<&BTreeMap<String, Element>> {
         match self {
@@ -170,6 +186,7 @@ impl Element {
             Element::Strings(_) => "a string tensor",
             Element::Tuple(_) => "a tuple",
             Element::Map(_) => "a map",
+            Element::Dataset(_) => "a dataset",
         }
     }
 
@@ -184,6 +201,7 @@ impl Element {
             Element::Map(m) => {
                 ElementSpec::Map(m.iter().map(|(k, v)| (k.clone(), v.spec())).collect())
             }
+            Element::Dataset(d) => ElementSpec::Dataset(Box::new(d.element_spec())),
         }
     }
 }
@@ -200,6 +218,11 @@ pub enum ElementSpec {
     Tuple(Vec<ElementSpec>),
     /// A map.
     Map(BTreeMap<String, ElementSpec>),
+    /// A nested dataset whose elements have this spec (TensorFlow's `DatasetSpec`).
+    Dataset(Box<ElementSpec>),
+    /// Not known: the output of a function whose result could not be inferred without
+    /// running it on real data (see `Dataset::map`). Transformations pass it on.
+    Unknown,
 }
 
 impl fmt::Display for ElementSpec {
@@ -227,6 +250,8 @@ impl fmt::Display for ElementSpec {
                 }
                 f.write_str("}")
             }
+            ElementSpec::Dataset(e) => write!(f, "DatasetSpec({e})"),
+            ElementSpec::Unknown => f.write_str("<unknown>"),
         }
     }
 }

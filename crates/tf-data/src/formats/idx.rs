@@ -9,7 +9,6 @@
 use crate::dataset::Dataset;
 use crate::element::Element;
 use crate::formats::compression::{read_bounded, read_full};
-use crate::formats::slices::Slices;
 use flate2::read::MultiGzDecoder;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
@@ -216,5 +215,5 @@ pub fn idx_dataset(data: impl AsRef<Path>, labels: Option<&Path>) -> Result<Data
         Some(l) => Element::Tuple(vec![x, Element::Tensor(read_idx(l)?)]),
         None => x,
     };
-    Ok(Dataset::new(Slices::new("IdxDataset", full)?))
+    Dataset::from_tensor_slices(full)
 }

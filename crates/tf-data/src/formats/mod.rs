@@ -22,7 +22,6 @@ pub mod idx;
 pub mod image;
 pub mod list_files;
 pub mod npy;
-mod slices;
 pub mod text;
 pub mod tfrecord;
 

@@ -9,7 +9,6 @@
 use crate::dataset::Dataset;
 use crate::element::Element;
 use crate::formats::compression::read_bounded;
-use crate::formats::slices::Slices;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
@@ -120,7 +119,7 @@ pub fn write_npz(
 /// Errors when the file cannot be read or holds a rank-0 array.
 pub fn npy_dataset(path: impl AsRef<Path>) -> Result<Dataset> {
     let t = read_npy(path)?;
-    Ok(Dataset::new(Slices::new("NpyDataset", Element::Tensor(t))?))
+    Dataset::from_tensor_slices(Element::Tensor(t))
 }
 
 /// A dataset of the rows of the arrays of an `.npz` archive: each element maps the
@@ -147,8 +146,5 @@ pub fn npz_dataset(path: impl AsRef<Path>, keys: Option<&[&str]>) -> Result<Data
         }
         arrays = picked;
     }
-    Ok(Dataset::new(Slices::new(
-        "NpzDataset",
-        Element::Map(arrays),
-    )?))
+    Dataset::from_tensor_slices(Element::Map(arrays))
 }
