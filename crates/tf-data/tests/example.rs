@@ -529,3 +529,51 @@ proptest! {
         let _ = parse_example(&[r], &spec());
     }
 }
+
+#[test]
+fn tfrecord_to_parsed_batches_pipeline() {
+    // TFRecordDataset -> batch -> map(parse_example), and map(parse_single_example).
+    let want = &expected()["parse_example"];
+    let labels = i64s(&want["label"]);
+    let parser = ExampleParser::new(&spec()).unwrap();
+    let p = parser.clone();
+    let ds = tf_data::formats::TFRecordDataset::new([fixture("examples.tfrecord.gz")])
+        .compression(Compression::Gzip)
+        .build()
+        .batch(2, false)
+        .unwrap()
+        .map(move |e| p.parse_element(&e));
+    let batches = ds.collect().unwrap();
+    assert_eq!(batches.len(), 3);
+    let got: Vec<i64> = batches
+        .iter()
+        .flat_map(|b| {
+            b.field("label")
+                .unwrap()
+                .tensor()
+                .unwrap()
+                .to_vec::<i64>()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(got, labels);
+    assert_eq!(
+        batches[2].field("label").unwrap().tensor().unwrap().dims(),
+        &[1, 2]
+    );
+    let ds = tf_data::formats::TFRecordDataset::new([fixture("examples.tfrecord")])
+        .build()
+        .map(move |e| parser.parse_element(&e));
+    let singles = ds.collect().unwrap();
+    assert_eq!(singles.len(), 5);
+    assert_eq!(
+        singles[4]
+            .field("label")
+            .unwrap()
+            .tensor()
+            .unwrap()
+            .to_vec::<i64>()
+            .unwrap(),
+        labels[8..]
+    );
+}
