@@ -161,8 +161,10 @@ impl Dataset {
     }
 
     /// `Dataset.map(f, num_parallel_calls, deterministic)`. With `num_parallel_calls`
-    /// the function runs on that many worker threads with at most twice as many
-    /// elements in flight; results keep the input order unless `deterministic(false)`.
+    /// the function runs on that many worker threads, each claiming a chunk of
+    /// elements sized to its cost (one for slow functions, up to 64 for cheap ones) with
+    /// a bounded number in flight; results keep the input order unless
+    /// `deterministic(false)`.
     /// Workers stop when the iterator is dropped.
     ///
     /// Errors when `num_parallel_calls` is neither positive nor `AUTOTUNE`.
