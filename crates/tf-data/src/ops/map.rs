@@ -142,7 +142,8 @@ impl Dataset {
     ///
     /// Like TensorFlow, `f` is traced once here with symbolic placeholders to infer
     /// the [`element_spec`](Dataset::element_spec); if that fails (the function reads
-    /// values) the spec is [`ElementSpec::Unknown`] — give it with
+    /// values, errs or panics on the placeholders; such a panic is caught and not
+    /// printed) the spec is [`ElementSpec::Unknown`] — give it with
     /// [`MapOptions::output_spec`] when it matters.
     pub fn map<F, R>(&self, f: F) -> Dataset
     where
