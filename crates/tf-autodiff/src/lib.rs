@@ -49,3 +49,7 @@ pub use registry::{
     register_gradient, register_not_differentiable,
 };
 pub use tape::{CustomGradFn, GradientTape, GradientTapeBuilder, UnconnectedGradients};
+/// `tf.stop_gradient`: the same value, a view of its input; tapes treat the result as a
+/// constant (the op is registered as not differentiable, so gradients through it are
+/// `None`).
+pub use tf_core::ops::stop_gradient;

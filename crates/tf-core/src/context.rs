@@ -139,6 +139,14 @@ pub fn active_observers() -> Vec<Rc<dyn Observer>> {
     handlers().observers.into_vec()
 }
 
+/// The executor that would handle an op dispatched now (the topmost one), if any.
+pub fn current_executor() -> Option<Rc<dyn Executor>> {
+    if !is_active() {
+        return None;
+    }
+    handlers().executor
+}
+
 /// Runs `f` with an empty context stack (no observers, no executors), restoring the
 /// stack afterwards. Graph executors use it to run kernels eagerly.
 pub fn with_empty_context<R>(f: impl FnOnce() -> R) -> R {
@@ -160,9 +168,10 @@ pub fn with_empty_context<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// Whether anything is pushed on this thread (the one check on the eager hot path).
+/// Whether anything (observer, executor, barrier) is pushed on this thread: when false,
+/// ops run eagerly and nobody watches (the one check on the eager hot path).
 #[inline(always)]
-pub(crate) fn is_active() -> bool {
+pub fn is_active() -> bool {
     DEPTH.with(|d| d.get() != 0)
 }
 

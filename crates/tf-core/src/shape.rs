@@ -242,6 +242,11 @@ impl From<&[usize]> for PartialShape {
         PartialShape::known(s)
     }
 }
+impl<const N: usize> From<[usize; N]> for PartialShape {
+    fn from(s: [usize; N]) -> PartialShape {
+        PartialShape::known(&s)
+    }
+}
 impl From<Vec<Option<usize>>> for PartialShape {
     fn from(d: Vec<Option<usize>>) -> PartialShape {
         PartialShape(SmallVec::from_vec(d))

@@ -1,7 +1,9 @@
 //! The array ops against naive references (index arithmetic on f64 copies of the
 //! values), on random shapes, every layout and several dtypes; views share storage;
-//! StridedSlice against a table of NumPy-derived cases; shape inference with unknown
-//! dimensions; error messages.
+//! StridedSlice against a table of NumPy-derived cases and random index expressions;
+//! the gradient-support ops (StopGradient, StridedSliceGrad, MirrorPadGrad, unsorted
+//! segment reductions) against references and as adjoints; shape inference with
+//! unknown dimensions; error messages.
 
 #![allow(clippy::unwrap_used)]
 
@@ -20,6 +22,8 @@ use tf_core::{DType, PartialShape, Shape, Tensor};
 mod errors;
 #[path = "array/gather.rs"]
 mod gather;
+#[path = "array/grad_ops.rs"]
+mod grad_ops;
 #[path = "array/inference.rs"]
 mod inference;
 #[path = "array/join.rs"]

@@ -650,3 +650,68 @@ fn bias_add_wraps_integers_and_rejects_bad_shapes() {
     let bools = Tensor::zeros([2, 2], DType::Bool).unwrap();
     assert!(ops::bias_add(&bools, &Tensor::zeros([2], DType::Bool).unwrap()).is_err());
 }
+
+/// Naive BiasAddGrad: the sum over every dimension but `axis`.
+fn naive_bias_grad(g: &Tensor, axis: usize) -> Vec<f64> {
+    let dims = g.dims();
+    let inner: usize = dims[axis + 1..].iter().product();
+    let c = dims[axis];
+    let mut out = vec![0.0; c];
+    for (i, v) in g.to_f64_vec().unwrap().into_iter().enumerate() {
+        out[(i / inner) % c] += v;
+    }
+    out
+}
+
+#[test]
+fn bias_add_grad_sums_all_but_the_channel_dimension() {
+    let mut r = rng(15);
+    let shapes: &[&[usize]] = &[&[2, 3], &[2, 4, 5, 3], &[0, 3], &[4, 0], &[64, 700]];
+    for dt in [DType::F32, DType::F64, DType::BF16, DType::I32, DType::I64] {
+        for &dims in shapes {
+            let g = random_tensor(&mut r, dt, dims);
+            let last = naive_bias_grad(&g, dims.len() - 1);
+            let first = naive_bias_grad(&g, 1);
+            // Sums accumulate in f64 and round once.
+            let t = if dt.is_float() { tol(dt) } else { 0.0 };
+            for (l, gv) in layouts(&g).iter().enumerate() {
+                let got = ops::bias_add_grad(gv, "NHWC").unwrap();
+                let want = round_to(dt, &wrap_ints(dt, &last));
+                assert_close(
+                    &got,
+                    &want,
+                    &[last.len()],
+                    t,
+                    t,
+                    &format!("NHWC {dt} {dims:?} layout {l}"),
+                );
+                let got = ops::bias_add_grad(gv, "NCHW").unwrap();
+                let want = round_to(dt, &wrap_ints(dt, &first));
+                assert_close(
+                    &got,
+                    &want,
+                    &[first.len()],
+                    t,
+                    t,
+                    &format!("NCHW {dt} {dims:?} layout {l}"),
+                );
+            }
+        }
+    }
+    let f = |d: &[usize]| Tensor::zeros(Shape::new(d), DType::F32).unwrap();
+    let e = ops::bias_add_grad(&f(&[3]), "NHWC")
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("BiasAddGrad:") && e.contains("[3]"), "{e}");
+    let e = ops::bias_add_grad(&f(&[2, 3]), "HWNC")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("BiasAddGrad:") && e.contains("data_format"),
+        "{e}"
+    );
+    let e = ops::bias_add_grad(&Tensor::zeros([2, 2], DType::Bool).unwrap(), "NHWC")
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("BiasAddGrad:") && e.contains("bool"), "{e}");
+}

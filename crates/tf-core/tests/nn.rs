@@ -911,3 +911,99 @@ mod props {
         }
     }
 }
+
+/// Naive training-mode batch norm over every axis but `axis`: `(y, mean, biased var)`.
+fn naive_bn_training(
+    x: &[f64],
+    dims: &[usize],
+    axis: usize,
+    scale: &[f64],
+    offset: &[f64],
+    eps: f64,
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let inner: usize = dims[axis + 1..].iter().product();
+    let c = dims[axis];
+    let ch = |i: usize| (i / inner) % c;
+    let n = (x.len() / c) as f64;
+    let mut mean = vec![0.0; c];
+    for (i, v) in x.iter().enumerate() {
+        mean[ch(i)] += v / n;
+    }
+    let mut var = vec![0.0; c];
+    for (i, v) in x.iter().enumerate() {
+        var[ch(i)] += (v - mean[ch(i)]).powi(2) / n;
+    }
+    let y = x
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let k = ch(i);
+            (v - mean[k]) / (var[k] + eps).sqrt() * scale[k] + offset[k]
+        })
+        .collect();
+    (y, mean, var)
+}
+
+#[test]
+fn fused_batch_norm_training_uses_batch_statistics() {
+    let mut r = rng(8);
+    for (fmt, dims, axis) in [
+        ("NHWC", [2usize, 3, 2, 4], 3usize),
+        ("NCHW", [2, 4, 3, 2], 1),
+    ] {
+        for dt in [DType::F64, DType::F32] {
+            let u = if dt == DType::F64 {
+                DType::F64
+            } else {
+                DType::F32
+            };
+            let x = random_tensor(&mut r, dt, &dims);
+            let sv: Vec<f64> = (0..4).map(|_| r.random_range(0.5..2.0)).collect();
+            let ov: Vec<f64> = (0..4).map(|_| r.random_range(-1.0..1.0)).collect();
+            let (s, o) = (tensor_from_f64(&sv, u, &[4]), tensor_from_f64(&ov, u, &[4]));
+            let xv = x.to_f64_vec().unwrap();
+            let (y, mean, var) = naive_bn_training(&xv, &dims, axis, &sv, &ov, 1e-3);
+            let n = (xv.len() / 4) as f64;
+            let t = rtol(dt) * 10.0;
+            for xl in layouts(&x) {
+                let (gy, gm, gv) =
+                    ops::fused_batch_norm_training(&xl, &s, &o, None, 1e-3, 1.0, fmt).unwrap();
+                assert_close(&gy, &y, &dims, t, t, &format!("{fmt} {dt} y"));
+                assert_close(&gm, &mean, &[4], t, t, &format!("{fmt} {dt} mean"));
+                let unbiased: Vec<f64> = var.iter().map(|v| v * n / (n - 1.0)).collect();
+                assert_close(&gv, &unbiased, &[4], t, t, &format!("{fmt} {dt} variance"));
+            }
+            // Running averages and the reserve spaces (batch mean, biased variance).
+            let old_m = tensor_from_f64(&[0.5; 4], u, &[4]);
+            let old_v = tensor_from_f64(&[2.0; 4], u, &[4]);
+            let out = tf_core::op::call(
+                &ops::FUSED_BATCH_NORM_V3,
+                &[x.clone(), s.clone(), o.clone(), old_m, old_v],
+                &tf_core::op::Attrs::new()
+                    .with("epsilon", 1e-3)
+                    .with("exponential_avg_factor", 0.25)
+                    .with("data_format", fmt),
+            )
+            .unwrap();
+            assert_eq!(out.len(), 6);
+            let run_m: Vec<f64> = mean.iter().map(|m| 0.75 * 0.5 + 0.25 * m).collect();
+            let run_v: Vec<f64> = var
+                .iter()
+                .map(|v| 0.75 * 2.0 + 0.25 * v * n / (n - 1.0))
+                .collect();
+            assert_close(&out[0], &y, &dims, t, t, "y with running averages");
+            assert_close(&out[1], &run_m, &[4], t, t, "running mean");
+            assert_close(&out[2], &run_v, &[4], t, t, "running variance");
+            assert_close(&out[3], &mean, &[4], t, t, "reserve_space_1");
+            assert_close(&out[4], &var, &[4], t, t, "reserve_space_2");
+            assert_eq!(out[5].dims(), &[0]);
+        }
+    }
+    // A factor other than 1 needs the running statistics.
+    let x = Tensor::zeros([1, 2, 2, 3], DType::F32).unwrap();
+    let p = Tensor::ones([3], DType::F32).unwrap();
+    let e = ops::fused_batch_norm_training(&x, &p, &p, None, 1e-3, 0.5, "NHWC")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("FusedBatchNormV3") && e.contains("mean"), "{e}");
+}

@@ -32,6 +32,8 @@
 //!   concatenate, window, enumerate, shard).
 //! - `structure`: slicing and stacking kernels; `trace`: element-spec inference of
 //!   user functions; `rng`: the seeded generator of `shuffle`.
+//! - [`formats`]: file formats (TFRecord, `tf.train.Example`, text, CSV, npy/npz, IDX,
+//!   images) as dataset sources, with standalone readers and writers.
 
 #![warn(missing_docs)]
 
@@ -39,6 +41,7 @@ mod cardinality;
 mod convert;
 mod dataset;
 mod element;
+pub mod formats;
 mod ops;
 mod rng;
 mod sources;

@@ -1,62 +1,56 @@
-//! Gradients of elementwise ops: arithmetic with broadcasting.
+//! Gradients of elementwise ops, following TensorFlow's `math_grad.py` and `nn_grad.py`:
+//! arithmetic with broadcasting (`binary`), unary math (`unary`), activations
+//! (`activation`), and selection/clipping (`select`).
+//!
+//! Every gradient is written with tf-core ops on the recorded inputs and outputs, so
+//! it is itself differentiable: gradients that reuse an op's output (`tanh' = 1 - y²`,
+//! `sigmoid' = y (1 - y)`, `exp' = y`, as TensorFlow's `TanhGrad`, `SigmoidGrad`, ...
+//! do) send their own gradient back through the recorded forward node.
+//!
+//! Kinks take TensorFlow's values: `relu'(0) = 0`, `abs'(0) = sign(0) = 0`,
+//! `Maximum`/`Minimum` ties go to `x`; `Sign` has a zero gradient and `Round`, `Floor`,
+//! `Ceil`, `FloorDiv` return no gradient (`None`), as TensorFlow registers them.
 
-use super::util::unbroadcast;
-use crate::registry::{GradContext, register_gradient};
+mod activation;
+mod binary;
+mod select;
+mod unary;
+
+use super::util::scalar_like;
 use tf_core::{Result, Tensor, ops};
 
 type Grads = Result<Vec<Option<Tensor>>>;
 
-fn add(c: &GradContext<'_>) -> Grads {
-    let g = c.grad(0)?;
-    Ok(vec![
-        Some(unbroadcast(&g, c.input(0))?),
-        Some(unbroadcast(&g, c.input(1))?),
-    ])
+/// `where(cond, g, 0)`: `g` where `cond` holds, zero elsewhere (shape: `cond` and `g`
+/// broadcast together).
+fn keep_where(cond: &Tensor, g: &Tensor) -> Result<Tensor> {
+    ops::where_(cond, g, &scalar_like(g, 0.0)?)
 }
 
-fn sub(c: &GradContext<'_>) -> Grads {
-    let g = c.grad(0)?;
-    Ok(vec![
-        Some(unbroadcast(&g, c.input(0))?),
-        Some(unbroadcast(&ops::neg(&g)?, c.input(1))?),
-    ])
+/// `where(cond, 0, g)`: zero where `cond` holds, `g` elsewhere.
+fn zero_where(cond: &Tensor, g: &Tensor) -> Result<Tensor> {
+    ops::where_(cond, &scalar_like(g, 0.0)?, g)
 }
 
-fn mul(c: &GradContext<'_>) -> Grads {
-    let g = c.grad(0)?;
-    let (x, y) = (c.input(0), c.input(1));
-    Ok(vec![
-        Some(unbroadcast(&ops::mul(&g, y)?, x)?),
-        Some(unbroadcast(&ops::mul(&g, x)?, y)?),
-    ])
+/// `x * v` for a constant `v` in `x`'s dtype.
+fn scale(x: &Tensor, v: f64) -> Result<Tensor> {
+    ops::mul(x, &scalar_like(x, v)?)
 }
 
-fn real_div(c: &GradContext<'_>) -> Grads {
-    let g = c.grad(0)?;
-    let (x, y) = (c.input(0), c.input(1));
-    let gx = ops::real_div(&g, y)?;
-    // d(x/y)/dy = -x / y^2 = -(x/y)/y
-    let gy = ops::neg(&ops::mul(&g, &ops::real_div(&ops::real_div(x, y)?, y)?)?)?;
-    Ok(vec![Some(unbroadcast(&gx, x)?), Some(unbroadcast(&gy, y)?)])
+/// `x + v` for a constant `v` in `x`'s dtype.
+fn plus(x: &Tensor, v: f64) -> Result<Tensor> {
+    ops::add(x, &scalar_like(x, v)?)
 }
 
-fn neg(c: &GradContext<'_>) -> Grads {
-    Ok(vec![Some(ops::neg(&c.grad(0)?)?)])
+/// `v - x` for a constant `v` in `x`'s dtype.
+fn minus(v: f64, x: &Tensor) -> Result<Tensor> {
+    ops::sub(&scalar_like(x, v)?, x)
 }
 
-fn cast(c: &GradContext<'_>) -> Grads {
-    let src = c.input(0).dtype();
-    if !src.is_float() || !c.output(0).dtype().is_float() {
-        return Ok(vec![None]);
-    }
-    Ok(vec![Some(ops::cast(&c.grad(0)?, src)?)])
-}
-
+/// Registers every elementwise gradient.
 pub(super) fn register() {
-    register_gradient(&ops::CAST, cast);
-    register_gradient(&ops::ADD, add);
-    register_gradient(&ops::SUB, sub);
-    register_gradient(&ops::MUL, mul);
-    register_gradient(&ops::REAL_DIV, real_div);
-    register_gradient(&ops::NEG, neg);
+    binary::register();
+    unary::register();
+    activation::register();
+    select::register();
 }

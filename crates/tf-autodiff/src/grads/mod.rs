@@ -4,7 +4,10 @@
 //! `register_builtin` is called once per process (lazily, by the first tape).
 
 mod array;
+mod conv;
 mod elementwise;
+mod linalg;
+mod nn;
 mod nondiff;
 mod reduce;
 pub(crate) mod util;
@@ -13,6 +16,9 @@ pub(crate) mod util;
 pub(crate) fn register_builtin() {
     elementwise::register();
     array::register();
+    conv::register();
     reduce::register();
+    linalg::register();
+    nn::register();
     nondiff::register();
 }

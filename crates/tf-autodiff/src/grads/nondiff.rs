@@ -30,6 +30,10 @@ pub(super) fn register() {
         &ops::TRUNCATED_NORMAL,
         &ops::ALL,
         &ops::ANY,
+        // Graph-optimizer internals (like Grappler's, no gradient): optimized graphs
+        // never run under a tape; tf-graph runs the unfused graph there.
+        &ops::FUSED_MATMUL,
+        &ops::FUSED_CONV2D,
     ] {
         register_not_differentiable(op);
     }

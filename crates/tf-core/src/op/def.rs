@@ -437,7 +437,8 @@ impl OpDef {
             .unwrap_or(DType::F32)
     }
 
-    pub(crate) fn check_arity(&self, n: usize) -> Result<()> {
+    /// Errors (naming the op) when `n` inputs do not fit its arity.
+    pub fn check_arity(&self, n: usize) -> Result<()> {
         if self.arity.accepts(n) {
             Ok(())
         } else {

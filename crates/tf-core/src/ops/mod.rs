@@ -8,6 +8,7 @@
 pub mod array;
 pub mod conv;
 pub mod elementwise;
+pub mod fused;
 pub mod linalg;
 pub mod nn;
 pub mod random;
@@ -16,6 +17,7 @@ pub mod reduce;
 pub use array::*;
 pub use conv::*;
 pub use elementwise::*;
+pub use fused::*;
 pub use linalg::*;
 pub use nn::*;
 pub use random::*;
@@ -29,6 +31,7 @@ pub(crate) fn builtin_ops() -> impl Iterator<Item = &'static OpDef> {
         array::OPS,
         conv::OPS,
         elementwise::OPS,
+        fused::OPS,
         linalg::OPS,
         nn::OPS,
         random::OPS,

@@ -6,6 +6,7 @@
 //! strides and offset.
 
 mod access;
+mod bytes;
 mod create;
 mod display;
 mod ndarray_conv;

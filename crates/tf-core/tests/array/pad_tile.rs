@@ -30,7 +30,7 @@ fn tile_matches_reference() {
 }
 
 /// Source index along one dimension for mirror padding (None = constant).
-fn pad_source(o: usize, before: usize, n: usize, mode: &str) -> Option<usize> {
+pub(super) fn pad_source(o: usize, before: usize, n: usize, mode: &str) -> Option<usize> {
     let i = o as i64 - before as i64;
     let n = n as i64;
     let s = match mode {

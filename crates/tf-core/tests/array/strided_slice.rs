@@ -228,3 +228,188 @@ fn strided_slice_errors_follow_tf() {
     let e = err(&[0, 0, 0, 0], &[1, 1, 1, 1], &[1, 1, 1, 1], m);
     assert!(e.contains("Index out of range using input dim 3"), "{e}");
 }
+
+/// One entry of a NumPy index expression.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Entry {
+    /// `start:stop:step` (`None` = omitted).
+    Range(Option<i64>, Option<i64>, i64),
+    /// An integer index (removes the dimension).
+    Index(i64),
+    /// `np.newaxis`.
+    NewAxis,
+    /// `...`.
+    Ellipsis,
+}
+
+/// A random index expression for an input of shape `dims`, as StridedSlice's arguments
+/// plus NumPy's answer (computed independently of TensorFlow's canonicalization): the
+/// output shape and, for each output element in row-major order, the flat input
+/// position it reads.
+#[derive(Clone, Debug)]
+pub(super) struct SliceSpec {
+    pub entries: Vec<Entry>,
+    pub begin: Vec<i64>,
+    pub end: Vec<i64>,
+    pub strides: Vec<i64>,
+    pub masks: SliceMasks,
+    pub out_dims: Vec<usize>,
+    pub sources: Vec<usize>,
+}
+
+/// Ranges (positive and negative steps, omitted bounds, out-of-range bounds), integer
+/// indices (negative ones too), new axes anywhere, at most one ellipsis standing for
+/// any number of dimensions, and implicit trailing dimensions.
+pub(super) fn random_slice_spec(r: &mut StdRng, dims: &[usize]) -> SliceSpec {
+    let rank = dims.len();
+    // The dimensions the ellipsis stands for (start, len), or None.
+    let ellipsis = r.random_bool(0.4).then(|| {
+        let start = r.random_range(0..=rank);
+        (start, r.random_range(0..=rank - start))
+    });
+    let explicit = match ellipsis {
+        Some(_) => rank,
+        None => r.random_range(0..=rank),
+    };
+    let mut entries = Vec::new();
+    for d in 0..=rank {
+        if r.random_bool(0.15) {
+            entries.push(Entry::NewAxis);
+        }
+        if let Some((s, len)) = ellipsis {
+            if d == s {
+                entries.push(Entry::Ellipsis);
+            }
+            if d >= s && d < s + len {
+                continue;
+            }
+        }
+        if d == rank || d >= explicit {
+            continue;
+        }
+        let n = dims[d] as i64;
+        if n > 0 && r.random_bool(0.25) {
+            let i = r.random_range(-n..n);
+            entries.push(Entry::Index(i));
+        } else {
+            let step = [1, 2, 3, -1, -2][r.random_range(0..5)];
+            let start = r.random_bool(0.7).then(|| r.random_range(-8..8));
+            let stop = r.random_bool(0.7).then(|| r.random_range(-8..8));
+            entries.push(Entry::Range(start, stop, step));
+        }
+    }
+    spec_of(entries, dims)
+}
+
+/// StridedSlice's arguments for `entries` and NumPy's result over `dims`.
+pub(super) fn spec_of(entries: Vec<Entry>, dims: &[usize]) -> SliceSpec {
+    let rank = dims.len();
+    let consuming = entries
+        .iter()
+        .filter(|e| matches!(e, Entry::Range(..) | Entry::Index(_)))
+        .count();
+    let (mut begin, mut end, mut strides) = (vec![], vec![], vec![]);
+    let mut m = SliceMasks::default();
+    // Per input dimension: the indices it takes, and the output axis that walks them
+    // (None for integer indices).
+    let mut per_dim: Vec<(Vec<usize>, Option<usize>)> = Vec::new();
+    let mut out_dims = Vec::new();
+    let full = |n: usize| py_range(n as i64, None, None, 1);
+    for (j, e) in entries.iter().enumerate() {
+        match *e {
+            Entry::Range(start, stop, step) => {
+                begin.push(start.unwrap_or(0));
+                end.push(stop.unwrap_or(0));
+                strides.push(step);
+                if start.is_none() {
+                    m.begin_mask |= 1 << j;
+                }
+                if stop.is_none() {
+                    m.end_mask |= 1 << j;
+                }
+                let rg = py_range(dims[per_dim.len()] as i64, start, stop, step);
+                out_dims.push(rg.len());
+                per_dim.push((rg, Some(out_dims.len() - 1)));
+            }
+            Entry::Index(i) => {
+                begin.push(i);
+                end.push(i + 1);
+                strides.push(1);
+                m.shrink_axis_mask |= 1 << j;
+                let n = dims[per_dim.len()] as i64;
+                per_dim.push((vec![(if i < 0 { i + n } else { i }) as usize], None));
+            }
+            Entry::NewAxis => {
+                begin.push(0);
+                end.push(0);
+                strides.push(1);
+                m.new_axis_mask |= 1 << j;
+                out_dims.push(1);
+            }
+            Entry::Ellipsis => {
+                begin.push(0);
+                end.push(0);
+                strides.push(1);
+                m.ellipsis_mask |= 1 << j;
+                for _ in 0..rank - consuming {
+                    let rg = full(dims[per_dim.len()]);
+                    out_dims.push(rg.len());
+                    per_dim.push((rg, Some(out_dims.len() - 1)));
+                }
+            }
+        }
+    }
+    // Dimensions not named (no ellipsis): taken whole, at the end.
+    while per_dim.len() < rank {
+        let rg = full(dims[per_dim.len()]);
+        out_dims.push(rg.len());
+        per_dim.push((rg, Some(out_dims.len() - 1)));
+    }
+    let n: usize = out_dims.iter().product();
+    let sources = (0..n)
+        .map(|i| {
+            let o = unravel(i, &out_dims);
+            let idx: Vec<usize> = per_dim
+                .iter()
+                .map(|(rg, axis)| match axis {
+                    Some(a) => rg[o[*a]],
+                    None => rg[0],
+                })
+                .collect();
+            ravel(&idx, dims)
+        })
+        .collect();
+    SliceSpec {
+        entries,
+        begin,
+        end,
+        strides,
+        masks: m,
+        out_dims,
+        sources,
+    }
+}
+
+#[test]
+fn strided_slice_random_specs_match_numpy() {
+    let mut r = rng(14);
+    for case in 0..120 {
+        let dtype = DTYPES[case % DTYPES.len()];
+        let rank = case % 4;
+        let dims = random_dims(&mut r, rank, 4);
+        let spec = random_slice_spec(&mut r, &dims);
+        let t = random_tensor(&mut r, dtype, &dims);
+        let src = t.to_f64_vec().unwrap();
+        let expected: Vec<f64> = spec.sources.iter().map(|&s| src[s]).collect();
+        for (k, x) in layouts(&t).iter().enumerate() {
+            let y = ops::strided_slice(x, &spec.begin, &spec.end, &spec.strides, spec.masks)
+                .unwrap_or_else(|e| panic!("{dims:?} {:?}: {e}", spec.entries));
+            check(
+                &y,
+                &expected,
+                &spec.out_dims,
+                &format!("{dims:?} {:?} layout {k}", spec.entries),
+            );
+        }
+    }
+}

@@ -249,6 +249,24 @@ pub(crate) fn alloc_shape(ctx: &KernelContext<'_>, i: usize) -> Result<Shape> {
     Ok(shape)
 }
 
+/// A `shape` attribute (ScatterNd, StridedSliceGrad) as a [`Shape`]: errors on a
+/// negative dimension or an element count that overflows.
+pub(crate) fn shape_attr(op: &'static str, shape: &[i64]) -> Result<Shape> {
+    let dims = shape
+        .iter()
+        .map(|&d| {
+            usize::try_from(d).map_err(|_| {
+                Error::invalid(op, format!("shape {shape:?} has a negative dimension"))
+            })
+        })
+        .collect::<Result<Vec<usize>>>()?;
+    let s = Shape::from(dims);
+    if s.checked_num_elements().is_none() {
+        return Err(Error::invalid(op, format!("shape {s} is too large")));
+    }
+    Ok(s)
+}
+
 /// The values of an int32 or int64 index tensor as i64, row-major.
 pub(crate) fn index_values(op: &'static str, what: &str, t: &Tensor) -> Result<Vec<i64>> {
     match t.dtype() {

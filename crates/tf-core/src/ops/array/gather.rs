@@ -2,7 +2,7 @@
 //! int32 or int64 tensors; out-of-range indices are errors naming the index and the
 //! valid range, as on TensorFlow's CPU (one_hot instead yields an all-off row).
 
-use super::copy::{alloc_shape, gather_blocks, index_values, multi_index};
+use super::copy::{alloc_shape, gather_blocks, index_values, multi_index, shape_attr};
 use crate::dtype::{DType, DTypeSet, Element};
 use crate::error::{Error, Result};
 use crate::kernels::alloc::{alloc_filled, alloc_zeroed};
@@ -229,27 +229,11 @@ fn gather_nd_kernel(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
     Ok(vec![out])
 }
 
-fn scatter_shape(op: &'static str, shape: &[i64]) -> Result<Shape> {
-    let dims = shape
-        .iter()
-        .map(|&d| {
-            usize::try_from(d).map_err(|_| {
-                Error::invalid(op, format!("shape {shape:?} has a negative dimension"))
-            })
-        })
-        .collect::<Result<Vec<usize>>>()?;
-    let s = Shape::from(dims);
-    if s.checked_num_elements().is_none() {
-        return Err(Error::invalid(op, format!("shape {s} is too large")));
-    }
-    Ok(s)
-}
-
 fn infer_scatter_nd(ctx: &InferContext<'_>) -> Result<Specs> {
     let op = ctx.name();
     check_indices(ctx, 0)?;
     let dtype = ctx.check_dtype(1, DTypeSet::NUMERIC)?;
-    let shape = scatter_shape(op, ctx.attr_ints("shape")?)?;
+    let shape = shape_attr(op, ctx.attr_ints("shape")?)?;
     let (ind, upd) = (ctx.shape(0), ctx.shape(1));
     let m = index_depth(op, &ind)?;
     if m > shape.rank() {

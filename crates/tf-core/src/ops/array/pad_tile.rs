@@ -71,7 +71,11 @@ fn tile_kernel(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
 }
 
 /// Reads a flattened `[[before, after], ...]` paddings attribute.
-fn paddings(op: &'static str, shape: &PartialShape, p: &[i64]) -> Result<Vec<(usize, usize)>> {
+pub(super) fn paddings(
+    op: &'static str,
+    shape: &PartialShape,
+    p: &[i64],
+) -> Result<Vec<(usize, usize)>> {
     if p.len() != 2 * shape.rank() {
         return Err(Error::invalid(
             op,
@@ -182,7 +186,8 @@ fn pad_kernel(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
 }
 
 /// MirrorPad's mode: REFLECT excludes the edge element, SYMMETRIC repeats it.
-fn mirror_mode(op: &'static str, mode: &str) -> Result<bool> {
+/// Returns whether it is REFLECT.
+pub(super) fn mirror_mode(op: &'static str, mode: &str) -> Result<bool> {
     match mode.to_ascii_uppercase().as_str() {
         "REFLECT" => Ok(true),
         "SYMMETRIC" => Ok(false),
@@ -193,9 +198,11 @@ fn mirror_mode(op: &'static str, mode: &str) -> Result<bool> {
     }
 }
 
-fn mirror_checks(
+/// Checks mirror paddings against the unpadded shape (`what` names it in errors).
+pub(super) fn mirror_checks(
     op: &'static str,
     shape: &PartialShape,
+    what: &str,
     pads: &[(usize, usize)],
     reflect: bool,
 ) -> Result<()> {
@@ -205,7 +212,7 @@ fn mirror_checks(
             return Err(Error::invalid(
                 op,
                 format!(
-                    "paddings must be less than the dimension size: {b}, {a} not less than {d} (REFLECT mode, dimension {i} of input shape {shape})"
+                    "paddings must be less than the dimension size: {b}, {a} not less than {d} (REFLECT mode, dimension {i} of {what} {shape})"
                 ),
             ));
         }
@@ -213,7 +220,7 @@ fn mirror_checks(
             return Err(Error::invalid(
                 op,
                 format!(
-                    "paddings must be no greater than the dimension size: {b}, {a} greater than {d} (SYMMETRIC mode, dimension {i} of input shape {shape})"
+                    "paddings must be no greater than the dimension size: {b}, {a} greater than {d} (SYMMETRIC mode, dimension {i} of {what} {shape})"
                 ),
             ));
         }
@@ -226,8 +233,27 @@ fn infer_mirror_pad(ctx: &InferContext<'_>) -> Result<Specs> {
     let shape = ctx.shape(0);
     let reflect = mirror_mode(op, ctx.attr_str("mode")?)?;
     let pads = paddings(op, &shape, ctx.attr_ints("paddings")?)?;
-    mirror_checks(op, &shape, &pads, reflect)?;
+    mirror_checks(op, &shape, "input shape", &pads, reflect)?;
     spec1(ctx.dtype(0), padded_shape(op, &shape, &pads)?)
+}
+
+/// The input index that padded position `k` copies along a dimension of `n` elements
+/// padded by `before` (paddings validated by `mirror_checks`, so it is in range).
+pub(super) fn mirror_source(k: usize, before: usize, n: usize, reflect: bool) -> usize {
+    let i = k as i64 - before as i64;
+    let n = n as i64;
+    let src = if i < 0 {
+        if reflect { -i } else { -i - 1 }
+    } else if i >= n {
+        if reflect {
+            2 * n - 2 - i
+        } else {
+            2 * n - 1 - i
+        }
+    } else {
+        i
+    };
+    src as usize
 }
 
 fn mirror_pad_kernel(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
@@ -241,23 +267,7 @@ fn mirror_pad_kernel(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
         .zip(x.dims().iter().zip(x.strides()))
         .map(|((&o, &(b, _)), (&n, &s))| {
             (0..o)
-                .map(|k| {
-                    // Source index of output position k (checks above keep it in range).
-                    let i = k as i64 - b as i64;
-                    let n = n as i64;
-                    let src = if i < 0 {
-                        if reflect { -i } else { -i - 1 }
-                    } else if i >= n {
-                        if reflect {
-                            2 * n - 2 - i
-                        } else {
-                            2 * n - 1 - i
-                        }
-                    } else {
-                        i
-                    };
-                    src as usize * s
-                })
+                .map(|k| mirror_source(k, b, n, reflect) * s)
                 .collect()
         })
         .collect();
@@ -316,7 +326,8 @@ pub static MIRROR_PAD: OpDef = OpDef::new("MirrorPad", Arity::Fixed(1), infer_mi
 pub static REVERSE: OpDef =
     OpDef::new("ReverseV2", Arity::Fixed(1), infer_reverse).cpu(DTypeSet::ALL, reverse_kernel);
 
-fn flat_paddings(paddings: &[[i64; 2]]) -> Vec<i64> {
+/// `[[before, after], ...]` as the flattened `paddings` attribute.
+pub(super) fn flat_paddings(paddings: &[[i64; 2]]) -> Vec<i64> {
     paddings.iter().flatten().copied().collect()
 }
 

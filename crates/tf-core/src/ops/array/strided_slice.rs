@@ -37,7 +37,7 @@ fn bit(mask: i64, i: usize) -> bool {
 
 /// Where a final output dimension comes from.
 #[derive(Clone, Copy, Debug)]
-enum FinalDim {
+pub(super) enum FinalDim {
     /// Dense (input) dimension `i`, kept.
     Dense(usize),
     /// A new axis of size 1.
@@ -47,20 +47,22 @@ enum FinalDim {
 /// One input dimension after canonicalization: first index, step and element count
 /// (`None` when the dimension is unknown while tracing).
 #[derive(Clone, Copy, Debug)]
-struct DenseDim {
-    begin: i64,
-    stride: i64,
-    size: Option<usize>,
+pub(super) struct DenseDim {
+    pub(super) begin: i64,
+    pub(super) stride: i64,
+    pub(super) size: Option<usize>,
 }
 
 /// The resolved slice: one entry per input dimension plus the final shape recipe.
-struct Resolved {
-    dense: Vec<DenseDim>,
-    final_dims: Vec<FinalDim>,
+/// StridedSlice and StridedSliceGrad both work from it, so they agree by construction.
+pub(super) struct Resolved {
+    pub(super) dense: Vec<DenseDim>,
+    pub(super) final_dims: Vec<FinalDim>,
 }
 
 impl Resolved {
-    fn final_shape(&self) -> PartialShape {
+    /// The output shape of the slice (shrunk dimensions dropped, new axes inserted).
+    pub(super) fn final_shape(&self) -> PartialShape {
         self.final_dims
             .iter()
             .map(|f| match *f {
@@ -250,7 +252,9 @@ fn masks_from(ctx: &InferContext<'_>) -> SliceMasks {
     }
 }
 
-fn resolve_ctx(ctx: &InferContext<'_>, shape: &PartialShape) -> Result<Resolved> {
+/// Resolves the call's `begin`/`end`/`strides` attributes and masks against `shape`
+/// (the sliced input's shape).
+pub(super) fn resolve_ctx(ctx: &InferContext<'_>, shape: &PartialShape) -> Result<Resolved> {
     resolve(
         ctx.name(),
         shape,
@@ -338,7 +342,14 @@ pub fn strided_slice(
     strides: &[i64],
     masks: SliceMasks,
 ) -> Result<Tensor> {
-    let attrs = Attrs::new()
+    let attrs = slice_attrs(begin, end, strides, masks);
+    call1(&STRIDED_SLICE, std::slice::from_ref(x), &attrs)
+}
+
+/// The attributes StridedSlice and StridedSliceGrad share: `begin`, `end`, `strides`
+/// and the five masks.
+pub(super) fn slice_attrs(begin: &[i64], end: &[i64], strides: &[i64], masks: SliceMasks) -> Attrs {
+    Attrs::new()
         .with("begin", begin)
         .with("end", end)
         .with("strides", strides)
@@ -346,6 +357,5 @@ pub fn strided_slice(
         .with("end_mask", masks.end_mask)
         .with("ellipsis_mask", masks.ellipsis_mask)
         .with("new_axis_mask", masks.new_axis_mask)
-        .with("shrink_axis_mask", masks.shrink_axis_mask);
-    call1(&STRIDED_SLICE, std::slice::from_ref(x), &attrs)
+        .with("shrink_axis_mask", masks.shrink_axis_mask)
 }

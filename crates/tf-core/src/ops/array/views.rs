@@ -1,5 +1,6 @@
 //! Ops whose result is a view of the input (shared storage, new shape/strides/offset):
-//! identity, reshape, transpose, slice, expand_dims, squeeze, broadcast_to.
+//! stop_gradient, reshape, transpose, slice, expand_dims, squeeze, broadcast_to (and
+//! identity, which copies into a contiguous tensor).
 
 use crate::dtype::DTypeSet;
 use crate::error::{Error, Result};
@@ -14,6 +15,10 @@ fn infer_identity(ctx: &InferContext<'_>) -> Result<Specs> {
 
 fn identity_kernel(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
     Ok(vec![ctx.input(0).contiguous_host()?])
+}
+
+fn stop_gradient_kernel(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
+    Ok(vec![ctx.input(0).alias()])
 }
 
 /// Resolves a reshape target (`-1` infers one dimension) against a partial input shape.
@@ -423,6 +428,10 @@ fn broadcast_to_kernel(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
 /// Returns the input unchanged in value, as a contiguous tensor (`tf.identity`).
 pub static IDENTITY: OpDef =
     OpDef::new("Identity", Arity::Fixed(1), infer_identity).cpu(DTypeSet::ALL, identity_kernel);
+/// StopGradient: the input's value as a view sharing its storage. Gradient code
+/// (registered elsewhere) treats its output as a constant.
+pub static STOP_GRADIENT: OpDef = OpDef::new("StopGradient", Arity::Fixed(1), infer_identity)
+    .cpu(DTypeSet::ALL, stop_gradient_kernel);
 /// Reshape (attr `shape`, list of ints with at most one `-1`); a view when possible.
 pub static RESHAPE: OpDef =
     OpDef::new("Reshape", Arity::Fixed(1), infer_reshape).cpu(DTypeSet::ALL, reshape_kernel);
@@ -446,6 +455,22 @@ pub static BROADCAST_TO: OpDef = OpDef::new("BroadcastTo", Arity::Fixed(1), infe
 /// [`Tensor::contiguous_host`]).
 pub fn identity(x: &Tensor) -> Result<Tensor> {
     call1(&IDENTITY, std::slice::from_ref(x), &Attrs::new())
+}
+
+/// `tf.stop_gradient`: the same value (a view sharing `x`'s storage, no copy; any
+/// dtype and layout). Gradients do not flow through it: tapes treat the result as a
+/// constant.
+///
+/// ```
+/// use tf_core::{Tensor, ops};
+/// let x = Tensor::vector(&[1.0f32, 2.0]);
+/// let y = ops::stop_gradient(&x)?;
+/// assert!(y.shares_storage_with(&x));
+/// assert_eq!(y.to_vec::<f32>()?, vec![1.0, 2.0]);
+/// # Ok::<(), tf_core::Error>(())
+/// ```
+pub fn stop_gradient(x: &Tensor) -> Result<Tensor> {
+    call1(&STOP_GRADIENT, std::slice::from_ref(x), &Attrs::new())
 }
 
 /// `tf.reshape`: same elements in row-major order with a new shape; one dimension may

@@ -1,5 +1,7 @@
 //! Convolutions and pooling, NHWC with HWIO kernels like TensorFlow: conv2d,
-//! depthwise_conv2d, conv2d_transpose, max_pool2d, avg_pool2d.
+//! depthwise_conv2d, conv2d_transpose, max_pool2d, avg_pool2d, and their gradients
+//! (conv2d_backprop_input/filter, depthwise_conv2d_backprop_input/filter,
+//! max_pool_grad, max_pool_grad_grad, avg_pool_grad) for the gradient functions.
 //!
 //! Window options are a [`Conv2dOptions`] (strides, [`Padding`], dilations in
 //! `tf.nn.conv2d`'s forms) for the convolutions, and `ksize`/`strides`/[`Padding`]
@@ -17,18 +19,30 @@
 //! # Ok::<(), tf_core::Error>(())
 //! ```
 
+mod backprop_filter;
+mod backprop_shapes;
 mod conv2d;
 mod depthwise;
+mod depthwise_grad;
 mod geometry;
+mod grad_fns;
 mod options;
 mod pool;
+mod pool_grad;
 mod transpose;
 mod typed;
 
+pub use backprop_filter::CONV2D_BACKPROP_FILTER;
 pub use conv2d::CONV2D;
 pub use depthwise::DEPTHWISE_CONV2D;
+pub use depthwise_grad::{DEPTHWISE_CONV2D_BACKPROP_FILTER, DEPTHWISE_CONV2D_BACKPROP_INPUT};
+pub use grad_fns::{
+    avg_pool_grad, conv2d_backprop_filter, conv2d_backprop_input, depthwise_conv2d_backprop_filter,
+    depthwise_conv2d_backprop_input, max_pool_grad, max_pool_grad_grad,
+};
 pub use options::{Conv2dOptions, Padding};
 pub use pool::{AVG_POOL, MAX_POOL};
+pub use pool_grad::{AVG_POOL_GRAD, MAX_POOL_GRAD, MAX_POOL_GRAD_GRAD};
 pub use transpose::CONV2D_BACKPROP_INPUT;
 
 use crate::error::{Error, Result};
@@ -40,8 +54,14 @@ pub(crate) static OPS: &[&OpDef] = &[
     &CONV2D,
     &DEPTHWISE_CONV2D,
     &CONV2D_BACKPROP_INPUT,
+    &CONV2D_BACKPROP_FILTER,
+    &DEPTHWISE_CONV2D_BACKPROP_INPUT,
+    &DEPTHWISE_CONV2D_BACKPROP_FILTER,
     &MAX_POOL,
     &AVG_POOL,
+    &MAX_POOL_GRAD,
+    &MAX_POOL_GRAD_GRAD,
+    &AVG_POOL_GRAD,
 ];
 
 /// `tf.nn.conv2d(input, filters, strides, padding, dilations=...)`: 2-D convolution of
@@ -107,7 +127,7 @@ pub fn conv2d_transpose(
     )
 }
 
-fn pool_attrs(
+pub(crate) fn pool_attrs(
     op: &'static str,
     ksize: &[usize],
     strides: &[usize],

@@ -6,6 +6,7 @@
 //! inner loops run over the contiguous channels of a pixel (they vectorize); output
 //! rows run in parallel.
 
+use super::backprop_shapes::dims4;
 use super::conv2d::rank4;
 use super::geometry::{Geom, nhwc_list, parse_window};
 use crate::dtype::{DType, DTypeSet, Element};
@@ -22,16 +23,22 @@ fn ksize(ctx: &InferContext<'_>) -> Result<[usize; 2]> {
     nhwc_list(ctx, "ksize")?.ok_or_else(|| Error::invalid(ctx.name(), "missing attribute 'ksize'"))
 }
 
-fn infer_pool(ctx: &InferContext<'_>, dtypes: DTypeSet) -> Result<Specs> {
-    let dt = ctx.check_dtype(0, dtypes)?;
-    let x = rank4(ctx, 0, "input")?;
+/// The output shape of a pool (attrs `ksize`, `strides`, `padding`, `data_format`)
+/// over an input of shape `x` (rank 4), validating the attributes.
+pub(super) fn pool_output_shape(ctx: &InferContext<'_>, x: &PartialShape) -> Result<PartialShape> {
     let k = ksize(ctx)?;
     let win = parse_window(ctx, false)?;
     let ho = win.partial_dim(ctx.name(), 0, x[1], Some(k[0]))?;
     let wo = win.partial_dim(ctx.name(), 1, x[2], Some(k[1]))?;
     let out = PartialShape::new(&[x[0], ho, wo, x[3]]);
     crate::ops::linalg::check_output_size(ctx.name(), &out)?;
-    spec1(dt, out)
+    Ok(out)
+}
+
+fn infer_pool(ctx: &InferContext<'_>, dtypes: DTypeSet) -> Result<Specs> {
+    let dt = ctx.check_dtype(0, dtypes)?;
+    let x = rank4(ctx, 0, "input")?;
+    spec1(dt, pool_output_shape(ctx, &x)?)
 }
 
 fn infer_max_pool(ctx: &InferContext<'_>) -> Result<Specs> {
@@ -42,15 +49,16 @@ fn infer_avg_pool(ctx: &InferContext<'_>) -> Result<Specs> {
     infer_pool(ctx, DTypeSet::FLOAT)
 }
 
-fn pool_geom(ctx: &KernelContext<'_>) -> Result<Geom> {
+/// The window geometry of a pool over an input of shape `input`.
+pub(super) fn pool_geom_of(ctx: &KernelContext<'_>, input: [usize; 4]) -> Result<Geom> {
     let infer = ctx.infer();
     let k = ksize(&infer)?;
     let win = parse_window(&infer, false)?;
-    let d = ctx.input(0).dims();
-    if d.len() != 4 {
-        return Err(Error::invalid(ctx.name(), "input must be 4-dimensional"));
-    }
-    Geom::new(ctx.name(), &win, [d[0], d[1], d[2], d[3]], k)
+    Geom::new(ctx.name(), &win, input, k)
+}
+
+fn pool_geom(ctx: &KernelContext<'_>) -> Result<Geom> {
+    pool_geom_of(ctx, dims4(ctx.name(), ctx.input(0))?)
 }
 
 fn max_pool_kernel(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
@@ -89,7 +97,7 @@ fn avg_pool_kernel(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
 
 /// The valid input pixels (offsets in the image) of one output pixel's window.
 #[inline(always)]
-fn window_pixels(g: &Geom, oy: usize, ox: usize, offs: &mut Vec<usize>) {
+pub(super) fn window_pixels(g: &Geom, oy: usize, ox: usize, offs: &mut Vec<usize>) {
     offs.clear();
     for ky in g.ky_range(oy) {
         let iy = oy * g.sh + ky * g.dh - g.pt;

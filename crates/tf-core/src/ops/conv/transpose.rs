@@ -6,51 +6,22 @@
 //! added into the input-gradient pixel its window position maps to. Images run in
 //! parallel (single-threaded GEMMs inside); a single image uses the multi-threaded GEMM.
 
+use super::backprop_shapes::{ConvKind, check_backprop_shapes, dims4, sizes_attr};
 use super::conv2d::{
-    CONV_DTYPES, check_filter_nonempty, input_is_patch_matrix, rank4, tile_pixels,
+    CONV_DTYPES, check_filter_nonempty, conv2d_forward, input_is_patch_matrix, rank4, tile_pixels,
 };
 use super::geometry::{Geom, parse_window};
 use super::typed::{BinaryKernel, ConvElem, run_binary};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::kernels::alloc::alloc_zeroed;
-use crate::op::{Arity, AttrValue, InferContext, KernelContext, OpDef, Specs, spec1};
+use crate::op::{Arity, InferContext, KernelContext, OpDef, Specs, spec1};
 use crate::ops::linalg::gemm::{GEMM_PAR_WORK, MatRef};
 use crate::shape::PartialShape;
 use crate::tensor::Tensor;
 use rayon::prelude::*;
 
-/// The `input_sizes` attribute: four non-negative sizes.
-fn input_sizes(ctx: &InferContext<'_>) -> Result<[usize; 4]> {
-    let v = match ctx.attrs.get("input_sizes") {
-        Some(AttrValue::Ints(v)) => v,
-        Some(other) => {
-            return Err(Error::invalid(
-                ctx.name(),
-                format!("attribute 'input_sizes' must be a list of ints, got {other}"),
-            ));
-        }
-        None => {
-            return Err(Error::invalid(
-                ctx.name(),
-                "missing attribute 'input_sizes'",
-            ));
-        }
-    };
-    if v.len() != 4 || v.iter().any(|&d| d < 0) {
-        return Err(Error::invalid(
-            ctx.name(),
-            format!(
-                "input_sizes (the output shape) must be 4 non-negative sizes [batch, height, width, channels], got {v:?}"
-            ),
-        ));
-    }
-    let mut out = [0usize; 4];
-    for (o, &d) in out.iter_mut().zip(v) {
-        *o = usize::try_from(d)
-            .map_err(|_| Error::invalid(ctx.name(), format!("input_sizes too large: {v:?}")))?;
-    }
-    Ok(out)
-}
+/// Dimension names of the `input_sizes` attribute.
+pub(crate) const INPUT_SIZES: &str = "[batch, height, width, channels]";
 
 fn infer_backprop_input(ctx: &InferContext<'_>) -> Result<Specs> {
     let dt = ctx.same_dtype()?;
@@ -58,50 +29,16 @@ fn infer_backprop_input(ctx: &InferContext<'_>) -> Result<Specs> {
     let f = rank4(ctx, 0, "filter")?;
     let dy = rank4(ctx, 1, "out_backprop")?;
     check_filter_nonempty(ctx, &f)?;
-    let sizes = input_sizes(ctx)?;
+    let sizes = sizes_attr(ctx, "input_sizes", INPUT_SIZES)?;
     let win = parse_window(ctx, true)?;
     let input = PartialShape::known(&sizes);
-    let mismatch = |what: &str| {
-        Error::invalid(
-            ctx.name(),
-            format!("{what}: output shape {input}, filter {f}, out_backprop {dy}"),
-        )
-    };
-    if dy[0].is_some_and(|n| n != sizes[0]) {
-        return Err(mismatch(
-            "output shape and out_backprop must have the same batch size",
-        ));
-    }
-    if f[2].is_some_and(|c| c != sizes[3]) {
-        return Err(mismatch(
-            "output depth must equal filter in_channels (dimension 2)",
-        ));
-    }
-    if let (Some(a), Some(b)) = (f[3], dy[3])
-        && a != b
-    {
-        return Err(mismatch(
-            "filter out_channels (dimension 3) must equal out_backprop depth",
-        ));
-    }
-    for axis in 0..2 {
-        let computed = win.partial_dim(ctx.name(), axis, Some(sizes[1 + axis]), f[axis])?;
-        if let (Some(c), Some(actual)) = (computed, dy[1 + axis])
-            && c != actual
-        {
-            return Err(Error::invalid(
-                ctx.name(),
-                format!(
-                    "size of out_backprop doesn't match computed: actual = {actual}, computed = {c} spatial_dim: {} input: {} filter: {} stride: {} dilation: {} (output shape {input}, filter {f}, out_backprop {dy})",
-                    axis + 1,
-                    sizes[1 + axis],
-                    f[axis].map_or("?".to_string(), |k| k.to_string()),
-                    win.strides[axis],
-                    win.dilations[axis],
-                ),
-            ));
-        }
-    }
+    check_backprop_shapes(
+        ctx,
+        &win,
+        ConvKind::Conv,
+        [&input, &f, &dy],
+        ["input_sizes", "filter"],
+    )?;
     crate::ops::linalg::check_output_size(ctx.name(), &input)?;
     spec1(dt, input)
 }
@@ -110,8 +47,8 @@ fn backprop_input_kernel(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
     let (f, dy) = (ctx.input(0), ctx.input(1));
     let infer = ctx.infer();
     let win = parse_window(&infer, true)?;
-    let sizes = input_sizes(&infer)?;
-    let fd = f.dims();
+    let sizes = sizes_attr(&infer, "input_sizes", INPUT_SIZES)?;
+    let fd = dims4(ctx.name(), f)?;
     let geom = Geom::new(ctx.name(), &win, sizes, [fd[0], fd[1]])?;
     let shape = ctx.out_shape(0)?;
     // Operand order of the generic kernel: (out_backprop, filter).
@@ -153,6 +90,10 @@ pub(crate) fn conv2d_backprop_input<T: ConvElem>(
         T::gemm(&mut dx, MatRef::row_major(dy, 0, rows, o), filter_t, true)?;
         return Ok(dx);
     }
+    if let Some(fg) = as_forward_conv(g, o) {
+        let flipped = flip_filter(f, g, o)?;
+        return conv2d_forward(dy, &flipped, &fg, g.c);
+    }
     let work = g.pixels().saturating_mul(o).saturating_mul(k);
     let threads = rayon::current_num_threads();
     let per_image = g.n >= threads && threads > 1 && work >= GEMM_PAR_WORK;
@@ -188,6 +129,57 @@ pub(crate) fn conv2d_backprop_input<T: ConvElem>(
         }
     }
     Ok(dx)
+}
+
+/// The geometry of a stride-1 input gradient computed as a forward convolution: `dx`
+/// is `dy` (`[n, ho, wo, o]`) convolved with the flipped filter, stride 1, same
+/// dilation, padding before `(k - 1)·d - pad` (input row `iy` gathers `dy` rows
+/// `iy + pad - ky·d`). `None` when strided, when the padding exceeds the effective
+/// window (no such forward convolution), or when the forward form would multiply
+/// far more padding than the scatter form does (VALID with a window large for the
+/// image).
+fn as_forward_conv(g: &Geom, o: usize) -> Option<Geom> {
+    if g.sh != 1 || g.sw != 1 {
+        return None;
+    }
+    let pt = ((g.kh - 1) * g.dh).checked_sub(g.pt)?;
+    let pl = ((g.kw - 1) * g.dw).checked_sub(g.pl)?;
+    // Output pixels of the forward form vs input-gradient pixels the scatter visits.
+    if 2 * g.h * g.w > 3 * g.ho * g.wo {
+        return None;
+    }
+    Some(Geom {
+        n: g.n,
+        h: g.ho,
+        w: g.wo,
+        c: o,
+        kh: g.kh,
+        kw: g.kw,
+        ho: g.h,
+        wo: g.w,
+        sh: 1,
+        sw: 1,
+        dh: g.dh,
+        dw: g.dw,
+        pt,
+        pl,
+    })
+}
+
+/// The filter of [`as_forward_conv`]: `f'[ky, kx, m, c] = f[kh-1-ky, kw-1-kx, c, m]`
+/// (spatially flipped, channels swapped) from the HWIO `f` `[kh, kw, c, o]`.
+fn flip_filter<T: ConvElem>(f: &[T], g: &Geom, o: usize) -> Result<Vec<T>> {
+    let (c, taps) = (g.c, g.kh * g.kw);
+    let mut out = alloc_zeroed::<T>(taps * c * o)?;
+    for (t, dst) in out.chunks_exact_mut(o * c).enumerate() {
+        let src = &f[(taps - 1 - t) * c * o..(taps - t) * c * o];
+        for (m, row) in dst.chunks_exact_mut(c).enumerate() {
+            for (ci, d) in row.iter_mut().enumerate() {
+                *d = src[ci * o + m];
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// [`scatter_add`] as a SIMD-dispatched job (compiled for AVX-512 where present).

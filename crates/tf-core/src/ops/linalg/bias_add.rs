@@ -1,12 +1,13 @@
 //! `BiasAdd`: adds a rank-1 bias along the channel dimension (the last one for NHWC,
-//! dimension 1 for NCHW).
+//! dimension 1 for NCHW), and its gradient `BiasAddGrad`: the sum over every other
+//! dimension.
 
 use crate::dtype::DTypeSet;
 use crate::error::{Error, Result};
 use crate::kernels::parallel::{fill_vec, zip_into};
 use crate::op::{Arity, AttrValue, Attrs, InferContext, KernelContext, OpDef, Specs, call1, spec1};
 use crate::ops::elementwise::{Arith, binary_map};
-use crate::shape::Shape;
+use crate::shape::{PartialShape, Shape};
 use crate::tensor::Tensor;
 use smallvec::smallvec;
 
@@ -122,5 +123,59 @@ pub fn bias_add_nchw(value: &Tensor, bias: &Tensor) -> Result<Tensor> {
         &BIAS_ADD,
         &[value.clone(), bias.clone()],
         &Attrs::new().with("data_format", "NCHW"),
+    )
+}
+
+fn infer_bias_add_grad(ctx: &InferContext<'_>) -> Result<Specs> {
+    let dt = ctx.check_dtype(0, DTypeSet::NUMERIC)?;
+    let g = ctx.shape(0);
+    if g.rank() < 2 {
+        return Err(Error::invalid(
+            ctx.name(),
+            format!("input tensor must be at least 2D: {g}"),
+        ));
+    }
+    let axis = channel_axis(ctx, g.rank())?;
+    spec1(dt, PartialShape::new(&[g[axis]]))
+}
+
+fn bias_add_grad_kernel(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
+    let g = ctx.input(0);
+    let axis = channel_axis(&ctx.infer(), g.rank())?;
+    let reduced: Vec<bool> = (0..g.rank()).map(|d| d != axis).collect();
+    Ok(vec![crate::ops::reduce::sum_masked(
+        ctx.name(),
+        g,
+        &reduced,
+        ctx.out_shape(0)?,
+    )?])
+}
+
+/// The gradient of [`BIAS_ADD`] with respect to the bias (TensorFlow's
+/// `BiasAddGrad`): input `out_backprop` (rank >= 2, numeric), attribute `data_format`
+/// (`"NHWC"`, the default, or `"NCHW"`); output `[C]`, the sum of `out_backprop` over
+/// every dimension but the channel one. One vectorized pass (floats accumulate in f64).
+pub static BIAS_ADD_GRAD: OpDef = OpDef::new("BiasAddGrad", Arity::Fixed(1), infer_bias_add_grad)
+    .cpu(DTypeSet::NUMERIC, bias_add_grad_kernel);
+
+/// `BiasAddGrad(out_backprop, data_format)`: sums `out_backprop` over every dimension
+/// except the channel one (the last for `"NHWC"`, dimension 1 for `"NCHW"`), giving the
+/// bias gradient of [`bias_add`] / [`bias_add_nchw`].
+///
+/// Errors when `out_backprop` has rank < 2, a non-numeric dtype, or `data_format` is
+/// neither `"NHWC"` nor `"NCHW"`.
+///
+/// ```
+/// use tf_core::{Tensor, ops};
+/// let g = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0], [2, 2, 2])?;
+/// assert_eq!(ops::bias_add_grad(&g, "NHWC")?.to_vec::<f32>()?, vec![16.0, 20.0]);
+/// assert_eq!(ops::bias_add_grad(&g, "NCHW")?.to_vec::<f32>()?, vec![14.0, 22.0]);
+/// # Ok::<(), tf_core::Error>(())
+/// ```
+pub fn bias_add_grad(out_backprop: &Tensor, data_format: &str) -> Result<Tensor> {
+    call1(
+        &BIAS_ADD_GRAD,
+        std::slice::from_ref(out_backprop),
+        &Attrs::new().with("data_format", data_format.to_string()),
     )
 }

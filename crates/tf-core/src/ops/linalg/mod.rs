@@ -1,12 +1,12 @@
 //! Linear algebra: matmul and batch matmul (transpose flags, batch broadcasting) on a
-//! packed SIMD GEMM, and bias_add.
+//! packed SIMD GEMM, and bias_add with its gradient bias_add_grad.
 
 mod bias_add;
 pub(crate) mod convert;
 pub(crate) mod gemm;
 mod matmul;
 
-pub use bias_add::{BIAS_ADD, bias_add, bias_add_nchw};
+pub use bias_add::{BIAS_ADD, BIAS_ADD_GRAD, bias_add, bias_add_grad, bias_add_nchw};
 pub use matmul::{BATCH_MATMUL, MATMUL, MATMUL_DTYPES, batch_matmul, matmul, matmul_transposed};
 
 use crate::error::{Error, Result};
@@ -14,7 +14,7 @@ use crate::op::OpDef;
 use crate::shape::PartialShape;
 use crate::tensor::Tensor;
 
-pub(crate) static OPS: &[&OpDef] = &[&MATMUL, &BATCH_MATMUL, &BIAS_ADD];
+pub(crate) static OPS: &[&OpDef] = &[&MATMUL, &BATCH_MATMUL, &BIAS_ADD, &BIAS_ADD_GRAD];
 
 impl Tensor {
     /// `self × other` over the last two dimensions (see [`matmul`]).

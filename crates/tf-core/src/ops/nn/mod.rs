@@ -1,5 +1,5 @@
 //! Neural-network ops: softmax, log_softmax, softmax cross-entropy (sparse and dense,
-//! fused), l2_normalize, dropout, batch normalization (inference).
+//! fused), l2_normalize, dropout, batch normalization (fused: inference and training).
 //!
 //! Float dtypes only (f32, f64; f16/bf16 computed in f32 and rounded once). The
 //! row-wise kernels read rows in place from any layout, run the contiguous last-axis
@@ -8,16 +8,17 @@
 
 mod dropout;
 mod fastmath;
+mod fused_batch_norm;
 mod normalize;
 mod rows;
 mod softmax;
 mod xent;
 
 pub use dropout::{DROPOUT, dropout, dropout_with_mask};
-pub use normalize::{
-    BATCH_NORMALIZATION, FUSED_BATCH_NORM_V3, L2_NORMALIZE, batch_normalization,
-    fused_batch_norm_inference, l2_normalize,
+pub use fused_batch_norm::{
+    FUSED_BATCH_NORM_V3, fused_batch_norm_inference, fused_batch_norm_training,
 };
+pub use normalize::{BATCH_NORMALIZATION, L2_NORMALIZE, batch_normalization, l2_normalize};
 pub use softmax::{LOG_SOFTMAX, SOFTMAX, log_softmax, softmax};
 pub use xent::{
     SOFTMAX_CROSS_ENTROPY_WITH_LOGITS, SPARSE_SOFTMAX_CROSS_ENTROPY_WITH_LOGITS,

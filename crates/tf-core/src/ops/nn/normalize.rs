@@ -1,5 +1,5 @@
-//! Normalization: `l2_normalize`, `batch_normalization` and `FusedBatchNormV3` in
-//! inference mode.
+//! Normalization: `l2_normalize` and `batch_normalization` (`FusedBatchNormV3` is in
+//! `fused_batch_norm`).
 //!
 //! `tf.math.l2_normalize` and `tf.nn.batch_normalization` are compositions of
 //! elementwise ops in TensorFlow; here each is one fused op ("L2Normalize",
@@ -7,14 +7,12 @@
 
 use super::fastmath::{Compute, NnFloat};
 use super::rows::{fill_rows, reader};
-use crate::dtype::{DType, DTypeSet};
+use crate::dtype::DTypeSet;
 use crate::error::{Error, Result};
 use crate::kernels::alloc::alloc_uninit;
 use crate::kernels::strided::{for_each_offsets, split_rows};
-use crate::op::{
-    Arity, Attrs, InferContext, KernelContext, OpDef, Specs, TensorSpec, call, call1, spec1,
-};
-use crate::shape::{PartialShape, Shape, broadcast_partial, broadcast_strides, normalize_axis};
+use crate::op::{Arity, Attrs, InferContext, KernelContext, OpDef, Specs, call1, spec1};
+use crate::shape::{broadcast_partial, broadcast_strides, normalize_axis};
 use crate::tensor::Tensor;
 
 /// The `axis` list attribute, normalized, sorted and checked for duplicates.
@@ -213,7 +211,13 @@ fn infer_batch_norm(ctx: &InferContext<'_>) -> Result<Specs> {
 /// Per-element `(a, b)` with `y = x * a + b`, exactly TensorFlow's
 /// `inv = rsqrt(var + eps) [* scale]`, `b = offset - mean * inv` (or `-mean * inv`).
 #[inline(always)]
-fn affine<C: Compute>(mean: C, var: C, offset: Option<C>, scale: Option<C>, eps: C) -> (C, C) {
+pub(super) fn affine<C: Compute>(
+    mean: C,
+    var: C,
+    offset: Option<C>,
+    scale: Option<C>,
+    eps: C,
+) -> (C, C) {
     let mut inv = C::ONE / (var + eps).sqrt();
     if let Some(s) = scale {
         inv = inv * s;
@@ -369,166 +373,4 @@ pub fn batch_normalization(
             .with("has_offset", offset.is_some())
             .with("has_scale", scale.is_some()),
     )
-}
-
-fn channel_axis(ctx: &InferContext<'_>, rank: usize) -> Result<usize> {
-    match ctx.attrs.str("data_format").unwrap_or("NHWC") {
-        "NHWC" | "NDHWC" => Ok(rank - 1),
-        "NCHW" | "NCDHW" => Ok(1),
-        other => Err(Error::invalid(
-            ctx.name(),
-            format!("data_format {other:?} is not supported (NHWC, NCHW, NDHWC, NCDHW)"),
-        )),
-    }
-}
-
-fn infer_fused_bn(ctx: &InferContext<'_>) -> Result<Specs> {
-    let dt = ctx.check_dtype(0, DTypeSet::FLOAT)?;
-    let u = if dt == DType::F64 {
-        DType::F64
-    } else {
-        DType::F32
-    };
-    let x = ctx.shape(0);
-    if x.rank() != 4 && x.rank() != 5 {
-        return Err(Error::invalid(
-            ctx.name(),
-            format!("input must be 4- or 5-dimensional, got shape {x}"),
-        ));
-    }
-    if ctx.attrs.bool("is_training").unwrap_or(true) {
-        return Err(Error::unimplemented(
-            ctx.name(),
-            "only inference mode (is_training = false) is implemented",
-        ));
-    }
-    let c = x[channel_axis(ctx, x.rank())?];
-    for (i, name) in [(1, "scale"), (2, "offset"), (3, "mean"), (4, "variance")] {
-        if ctx.dtype(i) != u {
-            return Err(Error::invalid(
-                ctx.name(),
-                format!(
-                    "{name} has dtype {}, expected {u} for x of dtype {dt}",
-                    ctx.dtype(i)
-                ),
-            ));
-        }
-        let p = ctx.shape(i);
-        if p.rank() != 1 || (p[0].is_some() && c.is_some() && p[0] != c) {
-            return Err(Error::invalid(
-                ctx.name(),
-                format!("{name} must be 1-D with the channel count of x {x}, got shape {p}"),
-            ));
-        }
-    }
-    let mut s = Specs::new();
-    s.push(TensorSpec::new(dt, x));
-    for _ in 0..4 {
-        s.push(TensorSpec::new(u, PartialShape::new(&[c])));
-    }
-    s.push(TensorSpec::new(u, PartialShape::new(&[Some(0)])));
-    Ok(s)
-}
-
-fn fused_bn_typed<T: NnFloat, U: NnFloat<C = T::C>>(
-    ctx: &KernelContext<'_>,
-) -> Result<Vec<Tensor>> {
-    let x = ctx.input(0);
-    let axis = channel_axis(&ctx.infer(), x.rank())?;
-    let eps = T::C::from_f64(U::from_f64(ctx.attrs.float("epsilon").unwrap_or(1e-3)).to_f64());
-    let p: Vec<Vec<T::C>> = (1..5)
-        .map(|i| {
-            Ok(ctx
-                .input(i)
-                .to_vec::<U>()?
-                .into_iter()
-                .map(U::to_c)
-                .collect())
-        })
-        .collect::<Result<_>>()?;
-    let ab: Vec<(T::C, T::C)> = (0..p[0].len())
-        .map(|j| affine(p[2][j], p[3][j], Some(p[1][j]), Some(p[0][j]), eps))
-        .collect();
-    let v = x.strided::<T>()?;
-    let dims = x.dims();
-    let (outer, inner) = split_rows(dims);
-    let r = outer.len();
-    let cstrides: Vec<usize> = (0..dims.len()).map(|d| usize::from(d == axis)).collect();
-    let mut out = alloc_uninit(x.num_elements())?;
-    for_each_offsets(
-        outer,
-        [&x.strides()[..r], &cstrides[..r]],
-        [v.offset, 0],
-        |[xo, co]| {
-            for j in 0..inner {
-                let (a, b) = ab[co + j * cstrides[r]];
-                out.push(T::from_c(v.data[xo + j * x.strides()[r]].to_c() * a + b));
-            }
-        },
-    );
-    let mut outs = vec![Tensor::from_host_vec(out, x.shape().clone())?];
-    for i in [3, 4, 3, 4] {
-        outs.push(ctx.input(i).contiguous_host()?.view(
-            ctx.name(),
-            ctx.input(i).shape().clone(),
-            ctx.input(i).shape().contiguous_strides(),
-            0,
-        )?);
-    }
-    outs.push(Tensor::from_host_vec(Vec::<U>::new(), Shape::new(&[0]))?);
-    Ok(outs)
-}
-
-fn fused_bn_kernel(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
-    match ctx.input(0).dtype() {
-        DType::F32 => fused_bn_typed::<f32, f32>(ctx),
-        DType::F16 => fused_bn_typed::<half::f16, f32>(ctx),
-        DType::BF16 => fused_bn_typed::<half::bf16, f32>(ctx),
-        DType::F64 => fused_bn_typed::<f64, f64>(ctx),
-        other => Err(ctx.unsupported_dtype(other)),
-    }
-}
-
-/// TensorFlow's `FusedBatchNormV3` in inference mode (`is_training = false`; training
-/// mode is rejected as unimplemented): inputs `x` (4-D or 5-D), `scale`, `offset`,
-/// `mean`, `variance` (1-D, channels; f32 for f16/bf16/f32 `x`, f64 for f64 `x`),
-/// attributes `epsilon` (default 0.001), `data_format` (default NHWC). Outputs `y`,
-/// `batch_mean` and `batch_variance` (copies of `mean`/`variance`), `reserve_space_1/2`
-/// (the same) and an empty `reserve_space_3`.
-pub static FUSED_BATCH_NORM_V3: OpDef =
-    OpDef::new("FusedBatchNormV3", Arity::Fixed(5), infer_fused_bn)
-        .cpu(DTypeSet::FLOAT, fused_bn_kernel);
-
-/// `tf.compat.v1.nn.fused_batch_norm(..., is_training=False)`: `y` for inference with
-/// per-channel `scale`, `offset`, `mean`, `variance`; `data_format` "NHWC" or "NCHW"
-/// (also NDHWC/NCDHW for 5-D).
-///
-/// Errors on a bad rank, data format, parameter shape or dtype.
-pub fn fused_batch_norm_inference(
-    x: &Tensor,
-    scale: &Tensor,
-    offset: &Tensor,
-    mean: &Tensor,
-    variance: &Tensor,
-    epsilon: f64,
-    data_format: &'static str,
-) -> Result<Tensor> {
-    let mut out = call(
-        &FUSED_BATCH_NORM_V3,
-        &[
-            x.clone(),
-            scale.clone(),
-            offset.clone(),
-            mean.clone(),
-            variance.clone(),
-        ],
-        &Attrs::new()
-            .with("epsilon", epsilon)
-            .with("data_format", data_format)
-            .with("is_training", false),
-    )?;
-    if out.is_empty() {
-        return Err(Error::precondition(FUSED_BATCH_NORM_V3.name, "no outputs"));
-    }
-    Ok(out.swap_remove(0))
 }

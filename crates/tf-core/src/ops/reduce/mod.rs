@@ -21,6 +21,7 @@ pub use reductions::{
     ALL, ANY, MAX, MEAN, MIN, MOMENTS, PROD, REDUCE_LOGSUMEXP, SUM, moments, reduce_all,
     reduce_any, reduce_logsumexp, reduce_max, reduce_mean, reduce_min, reduce_prod, reduce_sum,
 };
+pub(crate) use reductions::{mean_var_masked, sum_masked};
 pub use scan::{CUMPROD, CUMSUM, cumprod, cumsum};
 pub use sort::{ARG_SORT, SORT, SortDirection, TOP_K, argsort, sort, top_k};
 

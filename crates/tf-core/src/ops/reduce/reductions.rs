@@ -123,6 +123,63 @@ fn moments_kernel(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
         other => Err(ctx.unsupported_dtype(other)))
 }
 
+/// The `Sum` kernel on any view of a numeric tensor: sums over the dimensions marked in
+/// `reduced` (one flag per dimension) into a tensor of `shape` (the kept dimensions in
+/// row-major order). One pass, vectorized and parallel like `Sum`; floats accumulate in
+/// f64, integers wrap. For kernels of other families (`BiasAddGrad`, ...).
+pub(crate) fn sum_masked(
+    op: &'static str,
+    x: &Tensor,
+    reduced: &[bool],
+    shape: crate::shape::Shape,
+) -> Result<Tensor> {
+    if reduced.len() != x.rank() {
+        return Err(Error::precondition(
+            op,
+            format!("{} axis flags for a rank-{} input", reduced.len(), x.rank()),
+        ));
+    }
+    crate::with_numeric!(x.dtype(), T => {
+        let v = x.strided::<T>()?;
+        let plan = Plan::new(v.dims, v.strides, v.offset, reduced);
+        let acc = reduce(&SumR, v.data, &plan);
+        let out: Vec<T> = finish(&acc, |_, a| <<T as Compute>::C as NumC>::sum_out::<T>(a))?;
+        Tensor::from_host_vec(out, shape)
+    }, other => Err(Error::unimplemented(op, format!("no CPU kernel for dtype {other}"))))
+}
+
+/// Per-output mean and population variance (two f64 passes, as `Moments`) of a float
+/// tensor over the dimensions marked in `reduced`, in row-major order of the kept
+/// dimensions. For kernels of other families (`FusedBatchNormV3` in training mode).
+pub(crate) fn mean_var_masked(
+    op: &'static str,
+    x: &Tensor,
+    reduced: &[bool],
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    fn run<T: Compute>(x: &Tensor, reduced: &[bool]) -> Result<(Vec<f64>, Vec<f64>)>
+    where
+        T::C: FloatC,
+    {
+        let v = x.strided::<T>()?;
+        let plan = Plan::new(v.dims, v.strides, v.offset, reduced);
+        let n = plan.n_red as f64;
+        let mean: Vec<f64> = reduce(&SumR, v.data, &plan).iter().map(|s| s / n).collect();
+        let var: Vec<f64> = reduce(&SqDevR { mean: &mean }, v.data, &plan)
+            .iter()
+            .map(|s| s / n)
+            .collect();
+        Ok((mean, var))
+    }
+    if reduced.len() != x.rank() {
+        return Err(Error::precondition(
+            op,
+            format!("{} axis flags for a rank-{} input", reduced.len(), x.rank()),
+        ));
+    }
+    crate::with_float!(x.dtype(), T => run::<T>(x, reduced),
+        other => Err(Error::unimplemented(op, format!("no CPU kernel for dtype {other}"))))
+}
+
 fn infer_numeric(ctx: &InferContext<'_>) -> Result<Specs> {
     infer_reduction(ctx, DTypeSet::NUMERIC)
 }

@@ -1,0 +1,227 @@
+//! Running a graph: nodes in order, each value freed right after its last use (so the
+//! buffer pool hands it to the next node of the same size), optional per-node timing.
+//!
+//! Ops go through tf-core's [`dispatch`]: with nothing on the context stack that is the
+//! eager kernel path; under an outer tape the ops are recorded (so gradients flow through
+//! a function call), and under an outer tracer they are traced (the graph is inlined).
+//! Kernels parallelize internally with rayon (intra-op); nodes run one after another on
+//! the calling thread, which keeps 2 cores busy without oversubscribing them and keeps
+//! random ops and variable accesses in program order.
+
+use crate::graph::{Graph, NodeKind, Output};
+use std::fmt;
+use std::time::{Duration, Instant};
+use tf_core::op::{OpCall, dispatch};
+use tf_core::{Error, Result, Tensor};
+
+/// Per-node timings of one run.
+#[derive(Clone, Debug, Default)]
+pub struct Profile {
+    /// `(node name, type name, time)` in execution order.
+    pub nodes: Vec<(String, &'static str, Duration)>,
+    /// Wall time of the whole run.
+    pub total: Duration,
+}
+
+impl Profile {
+    /// Total time per node type, largest first.
+    pub fn by_type(&self) -> Vec<(&'static str, Duration, usize)> {
+        let mut acc: Vec<(&'static str, Duration, usize)> = Vec::new();
+        for (_, t, d) in &self.nodes {
+            match acc.iter_mut().find(|(n, _, _)| n == t) {
+                Some(e) => {
+                    e.1 += *d;
+                    e.2 += 1;
+                }
+                None => acc.push((t, *d, 1)),
+            }
+        }
+        acc.sort_by_key(|e| std::cmp::Reverse(e.1));
+        acc
+    }
+}
+
+impl fmt::Display for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "total {:?} over {} nodes", self.total, self.nodes.len())?;
+        for (t, d, n) in self.by_type() {
+            writeln!(f, "  {t:<24} {n:>5} × {:>12?}", d)?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks `args` against the graph's argument specs.
+pub(crate) fn check_args(graph: &Graph, args: &[Tensor], what: &str) -> Result<()> {
+    if args.len() != graph.args.len() {
+        return Err(Error::invalid(
+            what.to_string(),
+            format!(
+                "expected {} arguments, got {}",
+                graph.args.len(),
+                args.len()
+            ),
+        ));
+    }
+    for (k, (a, &id)) in args.iter().zip(&graph.args).enumerate() {
+        let spec = &graph.nodes[id].outputs[0];
+        let ok = spec.dtype == a.dtype()
+            && if a.is_symbolic() {
+                a.rank() == spec.shape.rank()
+            } else {
+                spec.shape.is_compatible_with(a.dims())
+            };
+        if !ok {
+            return Err(Error::invalid(
+                what.to_string(),
+                format!(
+                    "argument {k} must be {spec}, got {}{}",
+                    a.dtype(),
+                    a.shape()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What a run needs to know about a graph beyond its nodes, computed once per graph:
+/// where each node's outputs live in the flat value table and how many uses each has.
+#[derive(Clone, Debug)]
+pub(crate) struct Plan {
+    offsets: Vec<usize>,
+    uses: Vec<u32>,
+}
+
+impl Plan {
+    pub(crate) fn new(graph: &Graph) -> Plan {
+        let mut offsets = Vec::with_capacity(graph.nodes.len());
+        let mut total = 0;
+        for n in &graph.nodes {
+            offsets.push(total);
+            total += n.outputs.len();
+        }
+        let mut uses = vec![0u32; total];
+        for n in &graph.nodes {
+            for i in &n.inputs {
+                if let Some(u) = offsets.get(i.node).and_then(|o| uses.get_mut(o + i.index)) {
+                    *u += 1;
+                }
+            }
+        }
+        for r in &graph.results {
+            if let Some(u) = offsets.get(r.node).and_then(|o| uses.get_mut(o + r.index)) {
+                *u += 1;
+            }
+        }
+        Plan { offsets, uses }
+    }
+}
+
+impl Graph {
+    /// Runs the graph on `args` and returns its results.
+    ///
+    /// Errors when the arguments do not match the placeholders' specs (naming the
+    /// argument), or when a node fails (the error of its op).
+    pub fn run(&self, args: &[Tensor]) -> Result<Vec<Tensor>> {
+        check_args(self, args, "Graph::run")?;
+        run(self, &Plan::new(self), args, None)
+    }
+
+    /// [`Graph::run`], also timing every node.
+    pub fn run_profiled(&self, args: &[Tensor]) -> Result<(Vec<Tensor>, Profile)> {
+        check_args(self, args, "Graph::run")?;
+        let mut p = Profile::default();
+        let out = run(self, &Plan::new(self), args, Some(&mut p))?;
+        Ok((out, p))
+    }
+}
+
+/// Runs `graph` (whose arguments were checked) with its precomputed `plan`.
+pub(crate) fn run(
+    graph: &Graph,
+    plan: &Plan,
+    args: &[Tensor],
+    mut profile: Option<&mut Profile>,
+) -> Result<Vec<Tensor>> {
+    let start = Instant::now();
+    let mut remaining = plan.uses.clone();
+    let mut values: Vec<Option<Tensor>> = vec![None; remaining.len()];
+    let mut inputs: Vec<Tensor> = Vec::with_capacity(8);
+    let missing = |node: &crate::graph::Node| {
+        Error::precondition(
+            node.kind.type_name(),
+            format!("graph node '{}': an input has no value", node.name),
+        )
+    };
+    for (id, node) in graph.nodes.iter().enumerate() {
+        let t0 = profile.as_ref().map(|_| Instant::now());
+        inputs.clear();
+        for &Output { node: src, index } in &node.inputs {
+            let slot = plan.offsets[src] + index;
+            let left = &mut remaining[slot];
+            *left = left.saturating_sub(1);
+            let v = if *left == 0 {
+                values[slot].take()
+            } else {
+                values[slot].clone()
+            };
+            inputs.push(v.ok_or_else(|| missing(node))?);
+        }
+        let outs: Vec<Tensor> = match &node.kind {
+            NodeKind::Placeholder { index } => vec![
+                args.get(*index)
+                    .cloned()
+                    .ok_or_else(|| Error::invalid("Graph::run", "missing argument"))?,
+            ],
+            NodeKind::Const(t) => vec![t.clone()],
+            NodeKind::Op(def) => dispatch(&OpCall::new(def, &inputs, &node.attrs))?,
+            NodeKind::ReadVariable { var } => vec![graph.variables[*var].read()?],
+            NodeKind::AssignVariable { var, kind } => {
+                graph.variables[*var].assign_with(*kind, &inputs[0])?;
+                Vec::new()
+            }
+            NodeKind::FusedElementwise(p) => vec![p.run(&inputs)?],
+            NodeKind::Cond(c) => crate::control_flow::run_cond(c, &inputs)?,
+            NodeKind::While(w) => crate::control_flow::run_while(w, &inputs)?,
+        };
+        if outs.len() != node.outputs.len() {
+            return Err(Error::precondition(
+                node.kind.type_name(),
+                format!(
+                    "graph node '{}' produced {} outputs, its spec says {}",
+                    node.name,
+                    outs.len(),
+                    node.outputs.len()
+                ),
+            ));
+        }
+        let base = plan.offsets[id];
+        for (k, o) in outs.into_iter().enumerate() {
+            if remaining[base + k] > 0 {
+                values[base + k] = Some(o);
+            }
+        }
+        if let (Some(p), Some(t0)) = (profile.as_deref_mut(), t0) {
+            p.nodes
+                .push((node.name.clone(), node.kind.type_name(), t0.elapsed()));
+        }
+    }
+    inputs.clear();
+    let mut results = Vec::with_capacity(graph.results.len());
+    for r in &graph.results {
+        let slot = plan.offsets[r.node] + r.index;
+        let left = &mut remaining[slot];
+        *left = left.saturating_sub(1);
+        let v = if *left == 0 {
+            values[slot].take()
+        } else {
+            values[slot].clone()
+        };
+        results.push(v.ok_or_else(|| Error::precondition("Graph::run", "a result has no value"))?);
+    }
+    if let Some(p) = profile {
+        p.total = start.elapsed();
+    }
+    Ok(results)
+}

@@ -1,0 +1,391 @@
+//! Normalization layers: `BatchNormalization` (batch statistics in training, moving
+//! averages in inference) and `LayerNormalization`.
+
+use super::core::{cast_input, read_weight, scalar};
+use super::{Cfg, Layer, LayerBase, layer_boilerplate, single, single_shape};
+use crate::initializers::Initializer;
+use crate::regularizers::Regularizer;
+use serde_json::{Map, Value, json};
+use tf_core::{Error, PartialShape, Result, Tensor, Variable, ops};
+
+/// The axes to reduce over (all but `axis`) and the normalized axis, for input rank `rank`.
+fn reduce_axes(base: &LayerBase, class: &str, axis: i64, rank: usize) -> Result<(usize, Vec<i64>)> {
+    let a = tf_core::shape::normalize_axis("BatchNormalization", axis, rank).map_err(|_| {
+        Error::invalid(
+            format!("{class} '{}'", base.name),
+            format!("axis {axis} is out of range for input rank {rank}"),
+        )
+    })?;
+    Ok((a, (0..rank as i64).filter(|&i| i as usize != a).collect()))
+}
+
+/// Reshapes a per-channel vector so it broadcasts against input of `rank` along `axis`.
+fn along_axis(v: &Tensor, axis: usize, rank: usize) -> Result<Tensor> {
+    if axis + 1 == rank {
+        return Ok(v.clone());
+    }
+    let mut shape = vec![1i64; rank];
+    shape[axis] = -1;
+    ops::reshape(v, &shape)
+}
+
+/// Keras's `BatchNormalization`: normalizes each channel with the batch's mean and
+/// variance in training (updating the moving averages with `momentum`), with the
+/// moving averages in inference or when frozen. Weights: gamma, beta (trainable),
+/// moving_mean, moving_variance.
+#[derive(Clone)]
+pub struct BatchNormalization {
+    base: LayerBase,
+    axis: i64,
+    momentum: f64,
+    epsilon: f64,
+    center: bool,
+    scale: bool,
+    beta_initializer: Initializer,
+    gamma_initializer: Initializer,
+    moving_mean_initializer: Initializer,
+    moving_variance_initializer: Initializer,
+    beta_regularizer: Option<Regularizer>,
+    gamma_regularizer: Option<Regularizer>,
+    gamma: Option<Variable>,
+    beta: Option<Variable>,
+    moving_mean: Option<Variable>,
+    moving_variance: Option<Variable>,
+}
+
+impl BatchNormalization {
+    /// Keras's defaults: last axis, momentum 0.99, epsilon 1e-3, center and scale.
+    pub fn new() -> BatchNormalization {
+        BatchNormalization {
+            base: LayerBase::new("BatchNormalization", None),
+            axis: -1,
+            momentum: 0.99,
+            epsilon: 1e-3,
+            center: true,
+            scale: true,
+            beta_initializer: Initializer::Zeros,
+            gamma_initializer: Initializer::Ones,
+            moving_mean_initializer: Initializer::Zeros,
+            moving_variance_initializer: Initializer::Ones,
+            beta_regularizer: None,
+            gamma_regularizer: None,
+            gamma: None,
+            beta: None,
+            moving_mean: None,
+            moving_variance: None,
+        }
+    }
+
+    /// Sets the normalized (channel) axis.
+    pub fn axis(mut self, axis: i64) -> Self {
+        self.axis = axis;
+        self
+    }
+
+    /// Sets the moving-average momentum.
+    pub fn momentum(mut self, m: f64) -> Self {
+        self.momentum = m;
+        self
+    }
+
+    /// Sets the variance epsilon.
+    pub fn epsilon(mut self, e: f64) -> Self {
+        self.epsilon = e;
+        self
+    }
+
+    /// Whether to add the learned offset beta.
+    pub fn center(mut self, c: bool) -> Self {
+        self.center = c;
+        self
+    }
+
+    /// Whether to multiply by the learned scale gamma.
+    pub fn scale(mut self, s: bool) -> Self {
+        self.scale = s;
+        self
+    }
+
+    /// The moving mean once built.
+    pub fn moving_mean(&self) -> Option<&Variable> {
+        self.moving_mean.as_ref()
+    }
+
+    /// The moving variance once built.
+    pub fn moving_variance(&self) -> Option<&Variable> {
+        self.moving_variance.as_ref()
+    }
+
+    /// Reads a Keras `BatchNormalization` config.
+    pub fn from_config(config: &Map<String, Value>) -> Result<BatchNormalization> {
+        let c = Cfg::new("BatchNormalization", config);
+        for k in ["beta_constraint", "gamma_constraint"] {
+            c.no_constraint(k)?;
+        }
+        if c.bool_or("renorm", false)? {
+            return Err(Error::unimplemented("BatchNormalization", "renorm"));
+        }
+        let axis = match c.get("axis") {
+            Some(Value::Array(a)) if a.len() == 1 => a[0].as_i64(),
+            Some(v) => v.as_i64(),
+            None => Some(-1),
+        }
+        .ok_or_else(|| Error::unimplemented("BatchNormalization", "several axes"))?;
+        let mut b = BatchNormalization::new();
+        b.base = LayerBase::from_config("BatchNormalization", config)?;
+        b.axis = axis;
+        b.momentum = c.f64_or("momentum", 0.99)?;
+        b.epsilon = c.f64_or("epsilon", 1e-3)?;
+        b.center = c.bool_or("center", true)?;
+        b.scale = c.bool_or("scale", true)?;
+        b.beta_initializer = c.initializer_or("beta_initializer", Initializer::Zeros)?;
+        b.gamma_initializer = c.initializer_or("gamma_initializer", Initializer::Ones)?;
+        b.moving_mean_initializer =
+            c.initializer_or("moving_mean_initializer", Initializer::Zeros)?;
+        b.moving_variance_initializer =
+            c.initializer_or("moving_variance_initializer", Initializer::Ones)?;
+        b.beta_regularizer = c.regularizer("beta_regularizer")?;
+        b.gamma_regularizer = c.regularizer("gamma_regularizer")?;
+        Ok(b)
+    }
+}
+
+impl Default for BatchNormalization {
+    fn default() -> Self {
+        BatchNormalization::new()
+    }
+}
+
+impl Layer for BatchNormalization {
+    layer_boilerplate!("BatchNormalization");
+
+    fn build(&mut self, input_shapes: &[PartialShape]) -> Result<()> {
+        let s = single_shape(&self.base, "BatchNormalization", input_shapes)?;
+        let (axis, _) = reduce_axes(&self.base, "BatchNormalization", self.axis, s.rank())?;
+        let n = s.dims()[axis].ok_or_else(|| {
+            Error::invalid(
+                format!("BatchNormalization '{}'", self.base.name),
+                format!("the normalized axis must have a known size, input shape {s}"),
+            )
+        })?;
+        if self.scale {
+            let (i, r) = (self.gamma_initializer.clone(), self.gamma_regularizer);
+            self.gamma = Some(self.base.add_weight("gamma", &[n], &i, true, r)?);
+        }
+        if self.center {
+            let (i, r) = (self.beta_initializer.clone(), self.beta_regularizer);
+            self.beta = Some(self.base.add_weight("beta", &[n], &i, true, r)?);
+        }
+        let mi = self.moving_mean_initializer.clone();
+        self.moving_mean = Some(
+            self.base
+                .add_weight("moving_mean", &[n], &mi, false, None)?,
+        );
+        let vi = self.moving_variance_initializer.clone();
+        self.moving_variance =
+            Some(
+                self.base
+                    .add_weight("moving_variance", &[n], &vi, false, None)?,
+            );
+        Ok(())
+    }
+
+    fn call(&self, inputs: &[Tensor], training: bool) -> Result<Tensor> {
+        const C: &str = "BatchNormalization";
+        let x = cast_input(single(&self.base, C, inputs)?, self.base.dtype)?;
+        let rank = x.rank();
+        let (axis, axes) = reduce_axes(&self.base, C, self.axis, rank)?;
+        let dt = x.dtype();
+        let (mean, var) = if training && self.base.trainable {
+            let mean = ops::reduce_mean(&x, Some(&axes), true)?;
+            let centered = ops::sub(&x, &mean)?;
+            let var = ops::reduce_mean(&ops::square(&centered)?, Some(&axes), true)?;
+            let flat = |t: &Tensor| ops::reshape(t, &[-1]);
+            let (m1, v1) = (flat(&mean)?, flat(&var)?);
+            let mom = scalar(self.momentum, dt)?;
+            let one_m = scalar(1.0 - self.momentum, dt)?;
+            for (stat, batch) in [(&self.moving_mean, &m1), (&self.moving_variance, &v1)] {
+                if let Some(v) = stat {
+                    let cur = v.value();
+                    let upd = ops::add(&ops::mul(&cur, &mom)?, &ops::mul(batch, &one_m)?)?;
+                    v.assign(&upd)?;
+                }
+            }
+            (mean, var)
+        } else {
+            let mm = read_weight(&self.base, C, &self.moving_mean)?;
+            let mv = read_weight(&self.base, C, &self.moving_variance)?;
+            (along_axis(&mm, axis, rank)?, along_axis(&mv, axis, rank)?)
+        };
+        let inv = ops::rsqrt(&ops::add(&var, &scalar(self.epsilon, dt)?)?)?;
+        let inv = match &self.gamma {
+            Some(g) => ops::mul(&inv, &along_axis(&g.read()?, axis, rank)?)?,
+            None => inv,
+        };
+        let y = ops::mul(&ops::sub(&x, &mean)?, &inv)?;
+        match &self.beta {
+            Some(b) => ops::add(&y, &along_axis(&b.read()?, axis, rank)?),
+            None => Ok(y),
+        }
+    }
+
+    fn compute_output_shape(&self, input_shapes: &[PartialShape]) -> Result<PartialShape> {
+        Ok(single_shape(&self.base, "BatchNormalization", input_shapes)?.clone())
+    }
+
+    fn get_config(&self) -> Map<String, Value> {
+        let reg = |r: &Option<Regularizer>| r.map_or(Value::Null, |r| r.to_config());
+        let mut m = Map::new();
+        m.insert("axis".into(), json!(self.axis));
+        m.insert("momentum".into(), json!(self.momentum));
+        m.insert("epsilon".into(), json!(self.epsilon));
+        m.insert("center".into(), json!(self.center));
+        m.insert("scale".into(), json!(self.scale));
+        m.insert("beta_initializer".into(), self.beta_initializer.to_config());
+        m.insert(
+            "gamma_initializer".into(),
+            self.gamma_initializer.to_config(),
+        );
+        m.insert(
+            "moving_mean_initializer".into(),
+            self.moving_mean_initializer.to_config(),
+        );
+        m.insert(
+            "moving_variance_initializer".into(),
+            self.moving_variance_initializer.to_config(),
+        );
+        m.insert("beta_regularizer".into(), reg(&self.beta_regularizer));
+        m.insert("gamma_regularizer".into(), reg(&self.gamma_regularizer));
+        m.insert("beta_constraint".into(), Value::Null);
+        m.insert("gamma_constraint".into(), Value::Null);
+        m.insert("synchronized".into(), json!(false));
+        m
+    }
+}
+
+/// Keras's `LayerNormalization` over the last axis: `(x - mean) / sqrt(var + eps) *
+/// gamma + beta`, statistics per sample.
+#[derive(Clone)]
+pub struct LayerNormalization {
+    base: LayerBase,
+    epsilon: f64,
+    center: bool,
+    scale: bool,
+    gamma: Option<Variable>,
+    beta: Option<Variable>,
+}
+
+impl LayerNormalization {
+    /// Keras's defaults: last axis, epsilon 1e-3, center and scale.
+    pub fn new() -> LayerNormalization {
+        LayerNormalization {
+            base: LayerBase::new("LayerNormalization", None),
+            epsilon: 1e-3,
+            center: true,
+            scale: true,
+            gamma: None,
+            beta: None,
+        }
+    }
+
+    /// Sets the variance epsilon.
+    pub fn epsilon(mut self, e: f64) -> Self {
+        self.epsilon = e;
+        self
+    }
+
+    /// Reads a Keras `LayerNormalization` config (only the last axis is supported).
+    pub fn from_config(config: &Map<String, Value>) -> Result<LayerNormalization> {
+        let c = Cfg::new("LayerNormalization", config);
+        let axis_ok = match c.get("axis") {
+            None => true,
+            Some(Value::Array(a)) => a.len() == 1 && a[0].as_i64() == Some(-1),
+            Some(v) => v.as_i64() == Some(-1),
+        };
+        if !axis_ok {
+            return Err(Error::unimplemented(
+                "LayerNormalization",
+                "axes other than the last (-1)",
+            ));
+        }
+        if c.bool_or("rms_scaling", false)? {
+            return Err(Error::unimplemented("LayerNormalization", "rms_scaling"));
+        }
+        let mut l = LayerNormalization::new();
+        l.base = LayerBase::from_config("LayerNormalization", config)?;
+        l.epsilon = c.f64_or("epsilon", 1e-3)?;
+        l.center = c.bool_or("center", true)?;
+        l.scale = c.bool_or("scale", true)?;
+        Ok(l)
+    }
+}
+
+impl Default for LayerNormalization {
+    fn default() -> Self {
+        LayerNormalization::new()
+    }
+}
+
+impl Layer for LayerNormalization {
+    layer_boilerplate!("LayerNormalization");
+
+    fn build(&mut self, input_shapes: &[PartialShape]) -> Result<()> {
+        let s = single_shape(&self.base, "LayerNormalization", input_shapes)?;
+        let n = super::last_dim(&self.base, "LayerNormalization", s)?;
+        if self.scale {
+            self.gamma =
+                Some(
+                    self.base
+                        .add_weight("gamma", &[n], &Initializer::Ones, true, None)?,
+                );
+        }
+        if self.center {
+            self.beta =
+                Some(
+                    self.base
+                        .add_weight("beta", &[n], &Initializer::Zeros, true, None)?,
+                );
+        }
+        Ok(())
+    }
+
+    fn call(&self, inputs: &[Tensor], _training: bool) -> Result<Tensor> {
+        let x = cast_input(
+            single(&self.base, "LayerNormalization", inputs)?,
+            self.base.dtype,
+        )?;
+        let dt = x.dtype();
+        let mean = ops::reduce_mean(&x, Some(&[-1]), true)?;
+        let centered = ops::sub(&x, &mean)?;
+        let var = ops::reduce_mean(&ops::square(&centered)?, Some(&[-1]), true)?;
+        let inv = ops::rsqrt(&ops::add(&var, &scalar(self.epsilon, dt)?)?)?;
+        let mut y = ops::mul(&centered, &inv)?;
+        if let Some(g) = &self.gamma {
+            y = ops::mul(&y, &g.read()?)?;
+        }
+        if let Some(b) = &self.beta {
+            y = ops::add(&y, &b.read()?)?;
+        }
+        Ok(y)
+    }
+
+    fn compute_output_shape(&self, input_shapes: &[PartialShape]) -> Result<PartialShape> {
+        Ok(single_shape(&self.base, "LayerNormalization", input_shapes)?.clone())
+    }
+
+    fn get_config(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("axis".into(), json!(-1));
+        m.insert("epsilon".into(), json!(self.epsilon));
+        m.insert("center".into(), json!(self.center));
+        m.insert("scale".into(), json!(self.scale));
+        m.insert("rms_scaling".into(), json!(false));
+        m.insert("beta_initializer".into(), Initializer::Zeros.to_config());
+        m.insert("gamma_initializer".into(), Initializer::Ones.to_config());
+        m.insert("beta_regularizer".into(), Value::Null);
+        m.insert("gamma_regularizer".into(), Value::Null);
+        m.insert("beta_constraint".into(), Value::Null);
+        m.insert("gamma_constraint".into(), Value::Null);
+        m
+    }
+}

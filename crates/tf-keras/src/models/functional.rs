@@ -1,0 +1,446 @@
+//! The functional API: symbolic [`KerasTensor`]s made by applying layers to
+//! [`Input`](crate::layers::Input) tensors, and the layer graph [`Model::new`] turns
+//! them into (ordered like Keras's `map_graph`, which fixes the weight-file names).
+
+use super::{LayerRef, Model, Topology};
+use crate::layers::{Input, InputLayer, Layer, ensure_built};
+use crate::naming::unique_object_name;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tf_core::{DType, Error, PartialShape, Result, Tensor};
+
+/// Where a symbolic tensor comes from.
+pub(crate) enum Source {
+    /// A model input.
+    Input(LayerRef),
+    /// The output of a layer call.
+    Call {
+        layer: LayerRef,
+        inputs: Vec<KerasTensor>,
+    },
+}
+
+pub(crate) struct Node {
+    pub(crate) shape: PartialShape,
+    pub(crate) dtype: DType,
+    pub(crate) source: Source,
+    /// Creation order (Keras numbers a shared layer's calls in creation order).
+    pub(crate) seq: u64,
+}
+
+/// A symbolic tensor of the functional API: a shape, a dtype and the layer call that
+/// produces it.
+///
+/// ```
+/// use tf_keras::layers::{Dense, Input};
+/// use tf_keras::{Activation, LayerExt, Model};
+///
+/// let inputs = Input::tensor(&[8]);
+/// let h = Dense::new(16).activation(Activation::Relu).apply(&[&inputs])?;
+/// let outputs = Dense::new(1).apply(&[&h])?;
+/// let model = Model::new(&[inputs], &[outputs])?;
+/// assert_eq!(model.count_params()?, 8 * 16 + 16 + 16 + 1);
+/// # Ok::<(), tf_core::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct KerasTensor(pub(crate) Arc<Node>);
+
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
+impl KerasTensor {
+    /// The shape (batch dimension first, usually unknown).
+    pub fn shape(&self) -> &PartialShape {
+        &self.0.shape
+    }
+
+    /// The dtype.
+    pub fn dtype(&self) -> DType {
+        self.0.dtype
+    }
+
+    pub(crate) fn key(&self) -> usize {
+        Arc::as_ptr(&self.0) as *const () as usize
+    }
+
+    pub(crate) fn from_input(layer: InputLayer) -> KerasTensor {
+        KerasTensor(Arc::new(Node {
+            shape: layer.batch_shape().clone(),
+            dtype: layer.base().dtype,
+            source: Source::Input(LayerRef::new(layer)),
+            seq: SEQ.fetch_add(1, Ordering::Relaxed),
+        }))
+    }
+
+    /// The layer producing this tensor (the input layer for inputs).
+    pub(crate) fn layer(&self) -> &LayerRef {
+        match &self.0.source {
+            Source::Input(l) => l,
+            Source::Call { layer, .. } => layer,
+        }
+    }
+
+    /// Creation order.
+    pub(crate) fn seq(&self) -> u64 {
+        self.0.seq
+    }
+
+    pub(crate) fn parents(&self) -> &[KerasTensor] {
+        match &self.0.source {
+            Source::Input(_) => &[],
+            Source::Call { inputs, .. } => inputs,
+        }
+    }
+}
+
+impl Input {
+    /// A symbolic model input for samples of `shape` (batch dimension unknown), for the
+    /// functional API.
+    pub fn tensor(shape: &[usize]) -> KerasTensor {
+        let mut dims: Vec<Option<usize>> = vec![None];
+        dims.extend(shape.iter().map(|&d| Some(d)));
+        Input::tensor_with(PartialShape::new(&dims), DType::F32, None)
+    }
+
+    /// A symbolic input with a full batch shape, dtype and optional name.
+    pub fn tensor_with(batch_shape: PartialShape, dtype: DType, name: Option<&str>) -> KerasTensor {
+        let name = name.map_or_else(|| unique_object_name("input_layer"), str::to_string);
+        KerasTensor::from_input(InputLayer::new(batch_shape, dtype, Some(&name)))
+    }
+}
+
+impl LayerRef {
+    /// Calls the layer on symbolic inputs: builds it for their shapes if needed and
+    /// returns the symbolic output. Calling the same `LayerRef` again shares its weights.
+    pub fn apply(&self, inputs: &[&KerasTensor]) -> Result<KerasTensor> {
+        let shapes: Vec<PartialShape> = inputs.iter().map(|t| t.shape().clone()).collect();
+        let (shape, dtype) = {
+            let mut g = self.write()?;
+            ensure_built(g.as_mut(), &shapes)?;
+            let dtype = match g.class_name() {
+                "Embedding" => DType::F32,
+                _ => g.base().dtype,
+            };
+            (g.compute_output_shape(&shapes)?, dtype)
+        };
+        Ok(KerasTensor(Arc::new(Node {
+            shape,
+            dtype,
+            source: Source::Call {
+                layer: self.clone(),
+                inputs: inputs.iter().map(|t| (*t).clone()).collect(),
+            },
+            seq: SEQ.fetch_add(1, Ordering::Relaxed),
+        })))
+    }
+}
+
+/// Calling a layer value on symbolic tensors (`Dense::new(4).apply(&[&x])`).
+pub trait LayerExt: Layer + Sized {
+    /// Wraps the layer in a [`LayerRef`] and applies it (see [`LayerRef::apply`]).
+    fn apply(self, inputs: &[&KerasTensor]) -> Result<KerasTensor> {
+        LayerRef::new(self).apply(inputs)
+    }
+}
+
+impl<L: Layer> LayerExt for L {}
+
+/// One layer call in execution order.
+pub(crate) struct Step {
+    pub(crate) layer: LayerRef,
+    pub(crate) inputs: Vec<usize>,
+    pub(crate) output: usize,
+    /// The symbolic output (for configs and summaries).
+    pub(crate) tensor: KerasTensor,
+}
+
+/// A functional model's graph.
+pub(crate) struct Functional {
+    pub(crate) inputs: Vec<KerasTensor>,
+    pub(crate) outputs: Vec<KerasTensor>,
+    /// Layers in Keras's order (deepest first; input layers included).
+    pub(crate) layers: Vec<LayerRef>,
+    pub(crate) steps: Vec<Step>,
+    pub(crate) output_slots: Vec<usize>,
+    pub(crate) n_slots: usize,
+}
+
+impl Functional {
+    pub(crate) fn run(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
+        if inputs.len() != self.inputs.len() {
+            return Err(Error::invalid(
+                "Functional model",
+                format!("expects {} inputs, got {}", self.inputs.len(), inputs.len()),
+            ));
+        }
+        let mut slots: Vec<Option<Tensor>> = vec![None; self.n_slots];
+        for (i, (x, spec)) in inputs.iter().zip(&self.inputs).enumerate() {
+            let want = spec.shape();
+            if want.rank() != x.rank()
+                || want
+                    .dims()
+                    .iter()
+                    .zip(x.dims())
+                    .any(|(w, d)| w.is_some_and(|w| w != *d))
+            {
+                return Err(Error::invalid(
+                    "Functional model",
+                    format!("input {i} has shape {:?}, expected {want}", x.dims()),
+                ));
+            }
+            slots[i] = Some(x.clone());
+        }
+        for step in &self.steps {
+            let args: Vec<Tensor> = step
+                .inputs
+                .iter()
+                .map(|&s| {
+                    slots[s].clone().ok_or_else(|| {
+                        Error::precondition("Functional model", "a layer input was not computed")
+                    })
+                })
+                .collect::<Result<_>>()?;
+            let y = step.layer.read()?.call(&args, training)?;
+            slots[step.output] = Some(y);
+        }
+        self.output_slots
+            .iter()
+            .map(|&s| {
+                slots[s].clone().ok_or_else(|| {
+                    Error::precondition("Functional model", "an output was not computed")
+                })
+            })
+            .collect()
+    }
+}
+
+impl Model {
+    /// Keras's functional `Model(inputs, outputs)`: the graph of layer calls leading
+    /// from `inputs` to `outputs`. Errors when an output depends on a symbolic input not
+    /// listed in `inputs` ("graph disconnected") or when the graph has a cycle.
+    pub fn new(inputs: &[KerasTensor], outputs: &[KerasTensor]) -> Result<Model> {
+        Model::new_named(&unique_object_name("functional"), inputs, outputs)
+    }
+
+    /// [`Model::new`] with a name.
+    pub fn new_named(name: &str, inputs: &[KerasTensor], outputs: &[KerasTensor]) -> Result<Model> {
+        let f = map_graph(inputs, outputs)?;
+        Ok(Model {
+            name: name.to_string(),
+            topology: Topology::Functional(f),
+            compiled: None,
+            stop_training: false,
+        })
+    }
+}
+
+fn map_graph(inputs: &[KerasTensor], outputs: &[KerasTensor]) -> Result<Functional> {
+    if inputs.is_empty() || outputs.is_empty() {
+        return Err(Error::invalid(
+            "Model::new",
+            "needs at least one input and one output",
+        ));
+    }
+    let input_keys: HashSet<usize> = inputs.iter().map(KerasTensor::key).collect();
+    // Keras's _build_map: post-order DFS from the outputs, operation indices in pre-order.
+    let mut finished: HashSet<usize> = HashSet::new();
+    let mut in_progress: HashSet<usize> = HashSet::new();
+    let mut order: Vec<KerasTensor> = Vec::new();
+    let mut op_index: HashMap<usize, i64> = HashMap::new();
+    let mut op_of: HashMap<usize, LayerRef> = HashMap::new();
+
+    fn visit(
+        t: &KerasTensor,
+        input_keys: &HashSet<usize>,
+        finished: &mut HashSet<usize>,
+        in_progress: &mut HashSet<usize>,
+        order: &mut Vec<KerasTensor>,
+        op_index: &mut HashMap<usize, i64>,
+        op_of: &mut HashMap<usize, LayerRef>,
+    ) -> Result<()> {
+        if finished.contains(&t.key()) {
+            return Ok(());
+        }
+        if in_progress.contains(&t.key()) {
+            return Err(Error::invalid("Model::new", "the layer graph has a cycle"));
+        }
+        let op = t.layer().clone();
+        let n = op_index.len() as i64;
+        op_index.entry(op.key()).or_insert(n);
+        op_of.entry(op.key()).or_insert(op);
+        in_progress.insert(t.key());
+        if !input_keys.contains(&t.key()) {
+            if let Source::Input(_) = t.0.source {
+                let name = t.layer().name()?;
+                return Err(Error::invalid(
+                    "Model::new",
+                    format!(
+                        "graph disconnected: an output depends on input '{name}', which is not among the model's inputs"
+                    ),
+                ));
+            }
+            for p in t.parents() {
+                visit(p, input_keys, finished, in_progress, order, op_index, op_of)?;
+            }
+        }
+        finished.insert(t.key());
+        in_progress.remove(&t.key());
+        order.push(t.clone());
+        Ok(())
+    }
+
+    for o in outputs {
+        visit(
+            o,
+            &input_keys,
+            &mut finished,
+            &mut in_progress,
+            &mut order,
+            &mut op_index,
+            &mut op_of,
+        )?;
+    }
+
+    // Depths: outputs at 0, growing towards the inputs.
+    let mut node_depth: HashMap<usize, usize> = HashMap::new();
+    let mut op_depth: HashMap<usize, usize> = HashMap::new();
+    for t in order.iter().rev() {
+        let d0 = *node_depth.get(&t.key()).unwrap_or(&0);
+        let op = t.layer().key();
+        let depth = d0.max(*op_depth.get(&op).unwrap_or(&0));
+        op_depth.insert(op, depth);
+        node_depth.insert(t.key(), depth);
+        if !input_keys.contains(&t.key()) {
+            for p in t.parents() {
+                let prev = *node_depth.get(&p.key()).unwrap_or(&0);
+                node_depth.insert(p.key(), prev.max(depth + 1));
+            }
+        }
+    }
+    for i in inputs {
+        let op = i.layer().clone();
+        if let std::collections::hash_map::Entry::Vacant(e) = op_depth.entry(op.key()) {
+            e.insert(0);
+            op_index.insert(op.key(), -1);
+            op_of.insert(op.key(), op);
+            node_depth.insert(i.key(), 0);
+        }
+    }
+    let mut ops: Vec<(usize, i64, LayerRef)> = op_depth
+        .iter()
+        .filter_map(|(k, &d)| {
+            op_of
+                .get(k)
+                .map(|l| (d, *op_index.get(k).unwrap_or(&0), l.clone()))
+        })
+        .collect();
+    ops.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let layers: Vec<LayerRef> = ops.into_iter().map(|(_, _, l)| l).collect();
+
+    // Execution plan: nodes by decreasing depth, then creation order.
+    let mut slot: HashMap<usize, usize> = HashMap::new();
+    for (i, t) in inputs.iter().enumerate() {
+        slot.insert(t.key(), i);
+    }
+    let mut nodes: Vec<&KerasTensor> = order
+        .iter()
+        .filter(|t| !input_keys.contains(&t.key()))
+        .collect();
+    nodes.sort_by(|a, b| {
+        let (da, db) = (node_depth.get(&a.key()), node_depth.get(&b.key()));
+        db.cmp(&da).then(a.0.seq.cmp(&b.0.seq))
+    });
+    let mut steps = Vec::with_capacity(nodes.len());
+    let mut n_slots = inputs.len();
+    for t in nodes {
+        let Source::Call {
+            layer,
+            inputs: args,
+        } = &t.0.source
+        else {
+            continue;
+        };
+        let ins: Vec<usize> = args
+            .iter()
+            .map(|a| {
+                slot.get(&a.key()).copied().ok_or_else(|| {
+                    Error::precondition(
+                        "Model::new",
+                        "layer inputs are not computed before the layer",
+                    )
+                })
+            })
+            .collect::<Result<_>>()?;
+        slot.insert(t.key(), n_slots);
+        steps.push(Step {
+            layer: layer.clone(),
+            inputs: ins,
+            output: n_slots,
+            tensor: t.clone(),
+        });
+        n_slots += 1;
+    }
+    let output_slots = outputs
+        .iter()
+        .map(|o| {
+            slot.get(&o.key())
+                .copied()
+                .ok_or_else(|| Error::precondition("Model::new", "an output is not computed"))
+        })
+        .collect::<Result<_>>()?;
+    Ok(Functional {
+        inputs: inputs.to_vec(),
+        outputs: outputs.to_vec(),
+        layers,
+        steps,
+        output_slots,
+        n_slots,
+    })
+}
+
+impl Functional {
+    /// For every symbolic tensor of the model, its node index: the position of that call
+    /// among the calls of the same layer in this model, in creation order.
+    pub(crate) fn node_indices(&self) -> HashMap<usize, usize> {
+        let mut by_layer: HashMap<usize, Vec<&KerasTensor>> = HashMap::new();
+        for s in &self.steps {
+            by_layer.entry(s.layer.key()).or_default().push(&s.tensor);
+        }
+        let mut out: HashMap<usize, usize> = self.inputs.iter().map(|t| (t.key(), 0)).collect();
+        for (_, mut ts) in by_layer {
+            ts.sort_by_key(|t| t.0.seq);
+            for (i, t) in ts.iter().enumerate() {
+                out.insert(t.key(), i);
+            }
+        }
+        out
+    }
+
+    /// Per layer: the output shape of its first call and its inbound connections
+    /// (`dense[0][0]`), for `summary()`.
+    pub(crate) fn connections(
+        &self,
+    ) -> Result<HashMap<usize, (Option<PartialShape>, Vec<String>)>> {
+        let idx = self.node_indices();
+        let mut out: HashMap<usize, (Option<PartialShape>, Vec<String>)> = HashMap::new();
+        for t in &self.inputs {
+            out.insert(t.layer().key(), (Some(t.shape().clone()), Vec::new()));
+        }
+        let mut steps: Vec<&Step> = self.steps.iter().collect();
+        steps.sort_by_key(|s| s.tensor.0.seq);
+        for s in steps {
+            let e = out.entry(s.layer.key()).or_insert((None, Vec::new()));
+            if e.0.is_none() {
+                e.0 = Some(s.tensor.shape().clone());
+            }
+            for p in s.tensor.parents() {
+                let name = p.layer().name()?;
+                e.1.push(format!(
+                    "{name}[{}][0]",
+                    idx.get(&p.key()).copied().unwrap_or(0)
+                ));
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,584 @@
+//! Training: `compile`, `fit`, `evaluate`, `predict`, `train_on_batch`,
+//! `test_on_batch`.
+//!
+//! One training step is [`Model::train_step`]: forward pass under a `GradientTape`,
+//! loss (plus regularization), gradients, optimizer update, metric updates. It is a
+//! single method over tensors so that a graph tracer can later trace it whole (the
+//! `run_eagerly` switch of [`Compiled`] keeps today's eager path).
+
+use super::Model;
+use super::data::{Data, class_sample_weights};
+use crate::callbacks::{Callback, History, Logs, ProgbarLogger, TrainParams};
+use crate::losses::Loss;
+use crate::metrics::{self, MeanState, Metric};
+use crate::optimizers::Optimizer;
+use std::io::IsTerminal;
+use tf_autodiff::GradientTape;
+use tf_core::{Error, Result, Tensor, Variable, ops};
+
+/// What `compile` sets up.
+pub struct Compiled {
+    /// The optimizer.
+    pub optimizer: Box<dyn Optimizer>,
+    /// One loss per output (a single loss is used for every output).
+    pub losses: Vec<Box<dyn Loss>>,
+    /// Metrics, computed on the first output.
+    pub metrics: Vec<Box<dyn Metric>>,
+    /// The running mean of the loss (`loss` in logs).
+    pub loss_tracker: MeanState,
+    /// Run the train step eagerly (always true until graph tracing exists).
+    pub run_eagerly: bool,
+    /// Metric names as given to `compile` (for `compile_config`).
+    pub metric_names: Vec<String>,
+}
+
+/// Progress display of `fit` / `evaluate`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Verbose {
+    /// A progress bar on a terminal, one line per epoch otherwise (Keras's "auto").
+    #[default]
+    Auto,
+    /// Nothing.
+    Silent,
+    /// A live progress bar.
+    ProgressBar,
+    /// One line per epoch.
+    OneLinePerEpoch,
+}
+
+impl Verbose {
+    fn level(self) -> u8 {
+        match self {
+            Verbose::Silent => 0,
+            Verbose::ProgressBar => 1,
+            Verbose::OneLinePerEpoch => 2,
+            Verbose::Auto => {
+                if std::io::stdout().is_terminal() {
+                    1
+                } else {
+                    2
+                }
+            }
+        }
+    }
+}
+
+/// Options of [`Model::fit`] (Keras's keyword arguments).
+pub struct FitOptions {
+    /// Number of epochs (default 1).
+    pub epochs: usize,
+    /// Samples per batch (default 32).
+    pub batch_size: usize,
+    /// Progress display.
+    pub verbose: Verbose,
+    /// Fraction of the data (taken from the end, before shuffling) held out for validation.
+    pub validation_split: f64,
+    /// Explicit validation inputs and targets (overrides `validation_split`).
+    pub validation_data: Option<(Vec<Tensor>, Vec<Tensor>)>,
+    /// Reshuffle the training samples every epoch (default true).
+    pub shuffle: bool,
+    /// Per-class loss weights (`(class, weight)`; other classes weigh 1).
+    pub class_weight: Vec<(usize, f64)>,
+    /// Per-sample loss weights `[n]`.
+    pub sample_weight: Option<Tensor>,
+    /// Callbacks.
+    pub callbacks: Vec<Box<dyn Callback>>,
+    /// The epoch to start at (for resuming).
+    pub initial_epoch: usize,
+    /// Seed for shuffling (default: drawn from tf-core's seeded generator).
+    pub seed: Option<u64>,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        FitOptions {
+            epochs: 1,
+            batch_size: 32,
+            verbose: Verbose::Auto,
+            validation_split: 0.0,
+            validation_data: None,
+            shuffle: true,
+            class_weight: Vec::new(),
+            sample_weight: None,
+            callbacks: Vec::new(),
+            initial_epoch: 0,
+            seed: None,
+        }
+    }
+}
+
+impl FitOptions {
+    /// Keras's defaults.
+    pub fn new() -> FitOptions {
+        FitOptions::default()
+    }
+    /// Sets `epochs`.
+    pub fn epochs(mut self, e: usize) -> Self {
+        self.epochs = e;
+        self
+    }
+    /// Sets `batch_size`.
+    pub fn batch_size(mut self, b: usize) -> Self {
+        self.batch_size = b;
+        self
+    }
+    /// Sets `verbose`.
+    pub fn verbose(mut self, v: Verbose) -> Self {
+        self.verbose = v;
+        self
+    }
+    /// Sets `validation_split`.
+    pub fn validation_split(mut self, f: f64) -> Self {
+        self.validation_split = f;
+        self
+    }
+    /// Sets `validation_data` for a single-input, single-output model.
+    pub fn validation_data(mut self, x: &Tensor, y: &Tensor) -> Self {
+        self.validation_data = Some((vec![x.clone()], vec![y.clone()]));
+        self
+    }
+    /// Sets `shuffle`.
+    pub fn shuffle(mut self, s: bool) -> Self {
+        self.shuffle = s;
+        self
+    }
+    /// Sets `class_weight`.
+    pub fn class_weight(mut self, w: &[(usize, f64)]) -> Self {
+        self.class_weight = w.to_vec();
+        self
+    }
+    /// Sets `sample_weight`.
+    pub fn sample_weight(mut self, w: &Tensor) -> Self {
+        self.sample_weight = Some(w.clone());
+        self
+    }
+    /// Adds a callback.
+    pub fn callback(mut self, c: impl Callback + 'static) -> Self {
+        self.callbacks.push(Box::new(c));
+        self
+    }
+    /// Sets `initial_epoch`.
+    pub fn initial_epoch(mut self, e: usize) -> Self {
+        self.initial_epoch = e;
+        self
+    }
+    /// Fixes the shuffling seed.
+    pub fn seed(mut self, s: u64) -> Self {
+        self.seed = Some(s);
+        self
+    }
+}
+
+fn not_compiled(what: &str) -> Error {
+    Error::precondition(
+        format!("Model::{what}"),
+        "the model must be compiled first (call compile)",
+    )
+}
+
+impl Model {
+    /// Keras's `compile`: the optimizer, the loss, and metrics by name (`"accuracy"`,
+    /// `"mae"`, ...; see [`metrics::get`]).
+    pub fn compile(
+        &mut self,
+        optimizer: impl Optimizer + 'static,
+        loss: impl Loss + 'static,
+        metrics: &[&str],
+    ) -> Result<()> {
+        let ms = metrics
+            .iter()
+            .map(|m| metrics::get(m))
+            .collect::<Result<Vec<_>>>()?;
+        self.compile_with(Box::new(optimizer), vec![Box::new(loss)], ms)?;
+        if let Some(c) = &mut self.compiled {
+            c.metric_names = metrics.iter().map(|s| s.to_string()).collect();
+        }
+        Ok(())
+    }
+
+    /// `compile` with boxed parts: one loss per output (or one for all) and metric
+    /// objects.
+    pub fn compile_with(
+        &mut self,
+        optimizer: Box<dyn Optimizer>,
+        losses: Vec<Box<dyn Loss>>,
+        metrics: Vec<Box<dyn Metric>>,
+    ) -> Result<()> {
+        if losses.is_empty() {
+            return Err(Error::invalid("Model::compile", "needs a loss"));
+        }
+        let metric_names = metrics.iter().map(|m| m.name().to_string()).collect();
+        self.compiled = Some(Compiled {
+            optimizer,
+            losses,
+            metrics,
+            loss_tracker: MeanState::new("loss")?,
+            run_eagerly: true,
+            metric_names,
+        });
+        Ok(())
+    }
+
+    /// The compiled state, if any.
+    pub fn compiled(&self) -> Option<&Compiled> {
+        self.compiled.as_ref()
+    }
+
+    /// The optimizer's current learning rate.
+    pub fn optimizer_learning_rate(&self) -> Result<f64> {
+        self.compiled
+            .as_ref()
+            .ok_or_else(|| not_compiled("optimizer_learning_rate"))?
+            .optimizer
+            .learning_rate()
+    }
+
+    /// Sets the optimizer's learning rate.
+    pub fn set_optimizer_learning_rate(&mut self, lr: f64) -> Result<()> {
+        self.compiled
+            .as_mut()
+            .ok_or_else(|| not_compiled("set_optimizer_learning_rate"))?
+            .optimizer
+            .set_learning_rate(lr)
+    }
+
+    /// The total loss for a batch: each output's loss plus regularization losses.
+    fn compute_loss(&self, ys: &[Tensor], preds: &[Tensor], sw: Option<&Tensor>) -> Result<Tensor> {
+        let c = self
+            .compiled
+            .as_ref()
+            .ok_or_else(|| not_compiled("compute_loss"))?;
+        if ys.len() != preds.len() {
+            return Err(Error::invalid(
+                "Model::compute_loss",
+                format!(
+                    "the model has {} outputs but {} targets were given",
+                    preds.len(),
+                    ys.len()
+                ),
+            ));
+        }
+        let mut total: Option<Tensor> = None;
+        for (i, (y, p)) in ys.iter().zip(preds).enumerate() {
+            let loss = c
+                .losses
+                .get(i)
+                .or_else(|| c.losses.first())
+                .ok_or_else(|| not_compiled("compute_loss"))?;
+            let l = loss.compute(y, p, sw)?;
+            total = Some(match total {
+                None => l,
+                Some(t) => ops::add(&t, &l)?,
+            });
+        }
+        let mut total = total.ok_or_else(|| Error::invalid("Model::compute_loss", "no outputs"))?;
+        for r in self.losses()? {
+            total = ops::add(&total, &ops::cast(&r, total.dtype())?)?;
+        }
+        Ok(total)
+    }
+
+    fn update_metrics(
+        &mut self,
+        loss: &Tensor,
+        batch: usize,
+        ys: &[Tensor],
+        preds: &[Tensor],
+        sw: Option<&Tensor>,
+    ) -> Result<Logs> {
+        let c = self
+            .compiled
+            .as_mut()
+            .ok_or_else(|| not_compiled("update_metrics"))?;
+        let weight = Tensor::from_scalar(batch as f32);
+        let l = ops::cast(loss, tf_core::DType::F32)?;
+        c.loss_tracker.update(&l, Some(&weight))?;
+        if let (Some(y), Some(p)) = (ys.first(), preds.first()) {
+            for m in &mut c.metrics {
+                m.update_state(y, p, sw)?;
+            }
+        }
+        self.metric_logs()
+    }
+
+    /// The current results of the loss tracker and metrics.
+    pub fn metric_logs(&self) -> Result<Logs> {
+        let c = self
+            .compiled
+            .as_ref()
+            .ok_or_else(|| not_compiled("metric_logs"))?;
+        let mut logs = Logs::new();
+        logs.insert("loss", c.loss_tracker.result()?);
+        for m in &c.metrics {
+            logs.insert(m.name(), m.result()?);
+        }
+        Ok(logs)
+    }
+
+    /// Clears the loss tracker and metrics.
+    pub fn reset_metrics(&mut self) -> Result<()> {
+        let c = self
+            .compiled
+            .as_mut()
+            .ok_or_else(|| not_compiled("reset_metrics"))?;
+        c.loss_tracker.reset()?;
+        for m in &mut c.metrics {
+            m.reset_state()?;
+        }
+        Ok(())
+    }
+
+    /// One training step on a batch: forward (training mode) under a tape, loss,
+    /// gradients of the trainable weights, optimizer update, metric updates. Returns
+    /// the running logs. This is the unit a graph tracer compiles.
+    pub fn train_step(
+        &mut self,
+        xs: &[Tensor],
+        ys: &[Tensor],
+        sample_weight: Option<&Tensor>,
+    ) -> Result<Logs> {
+        if self.compiled.is_none() {
+            return Err(not_compiled("train_step"));
+        }
+        let batch = xs
+            .first()
+            .and_then(|x| x.dims().first().copied())
+            .unwrap_or(0);
+        // Build (first call) outside the tape so weight creation is not recorded.
+        self.ensure_built_for(xs)?;
+        let vars: Vec<Variable> = self.trainable_weights()?;
+        let tape = GradientTape::new();
+        let preds = self.forward(xs, true)?;
+        let loss = self.compute_loss(ys, &preds, sample_weight)?;
+        let grads = tape.gradient(&loss, &vars)?;
+        drop(tape);
+        let pairs: Vec<(Option<Tensor>, Variable)> = grads.into_iter().zip(vars).collect();
+        if pairs.iter().all(|(g, _)| g.is_none()) && !pairs.is_empty() {
+            return Err(Error::invalid(
+                "Model::train_step",
+                "no gradients: the loss does not depend on any trainable weight",
+            ));
+        }
+        self.compiled
+            .as_mut()
+            .ok_or_else(|| not_compiled("train_step"))?
+            .optimizer
+            .apply_gradients(&pairs)?;
+        self.update_metrics(&loss, batch, ys, &preds, sample_weight)
+    }
+
+    /// One evaluation step: forward (inference mode), loss, metric updates.
+    pub fn test_step(
+        &mut self,
+        xs: &[Tensor],
+        ys: &[Tensor],
+        sample_weight: Option<&Tensor>,
+    ) -> Result<Logs> {
+        let batch = xs
+            .first()
+            .and_then(|x| x.dims().first().copied())
+            .unwrap_or(0);
+        let preds = self.call(xs, false)?;
+        let loss = self.compute_loss(ys, &preds, sample_weight)?;
+        self.update_metrics(&loss, batch, ys, &preds, sample_weight)
+    }
+
+    fn ensure_built_for(&mut self, xs: &[Tensor]) -> Result<()> {
+        if !self.is_built()? {
+            let x = xs
+                .first()
+                .ok_or_else(|| Error::invalid("Model", "no inputs"))?;
+            let mut dims: Vec<Option<usize>> = x.dims().iter().map(|&d| Some(d)).collect();
+            if let Some(d) = dims.first_mut() {
+                *d = None;
+            }
+            self.build(&tf_core::PartialShape::new(&dims))?;
+        }
+        Ok(())
+    }
+
+    /// Keras's `train_on_batch`: one step on one batch (metrics reset first); returns
+    /// the logs.
+    pub fn train_on_batch(&mut self, x: &Tensor, y: &Tensor) -> Result<Logs> {
+        self.reset_metrics()?;
+        self.train_step(std::slice::from_ref(x), std::slice::from_ref(y), None)
+    }
+
+    /// Keras's `test_on_batch`.
+    pub fn test_on_batch(&mut self, x: &Tensor, y: &Tensor) -> Result<Logs> {
+        self.reset_metrics()?;
+        self.test_step(std::slice::from_ref(x), std::slice::from_ref(y), None)
+    }
+
+    /// Keras's `fit` for a single-input, single-output model.
+    pub fn fit(&mut self, x: &Tensor, y: &Tensor, options: FitOptions) -> Result<History> {
+        self.fit_multi(std::slice::from_ref(x), std::slice::from_ref(y), options)
+    }
+
+    /// Keras's `fit` with one tensor per model input and per output.
+    pub fn fit_multi(
+        &mut self,
+        xs: &[Tensor],
+        ys: &[Tensor],
+        mut options: FitOptions,
+    ) -> Result<History> {
+        if self.compiled.is_none() {
+            return Err(not_compiled("fit"));
+        }
+        let mut sw = options.sample_weight.clone();
+        if !options.class_weight.is_empty() {
+            let y0 = ys
+                .first()
+                .ok_or_else(|| Error::invalid("fit", "no targets"))?;
+            let cw = class_sample_weights(y0, &options.class_weight)?;
+            sw = Some(match sw {
+                Some(s) => ops::mul(&ops::cast(&s, tf_core::DType::F32)?, &cw)?,
+                None => cw,
+            });
+        }
+        let all = Data::new(xs, ys, sw.as_ref())?;
+        let (train, val) = match options.validation_data.take() {
+            Some((vx, vy)) => (all, Some(Data::new(&vx, &vy, None)?)),
+            None if options.validation_split > 0.0 => {
+                let (t, v) = all.split(options.validation_split)?;
+                (t, Some(v))
+            }
+            None => (all, None),
+        };
+        let steps = train.len().div_ceil(options.batch_size.max(1));
+        let verbose = options.verbose.level();
+        let mut callbacks = std::mem::take(&mut options.callbacks);
+        if verbose > 0 {
+            callbacks.insert(0, Box::new(ProgbarLogger::new()));
+        }
+        let params = TrainParams {
+            epochs: options.epochs,
+            steps,
+            verbose,
+        };
+        for cb in &mut callbacks {
+            cb.set_params(&params);
+        }
+        self.stop_training = false;
+        self.ensure_built_for(xs)?;
+        for cb in &mut callbacks {
+            cb.on_train_begin(self)?;
+        }
+        let mut history = History::default();
+        let mut seed = options.seed.unwrap_or_else(|| {
+            let (a, b) = ops::get_seed(None);
+            ((a as u64) << 32) ^ (b as u64)
+        });
+        let mut last_logs = Logs::new();
+        for epoch in options.initial_epoch..options.epochs {
+            self.reset_metrics()?;
+            for cb in &mut callbacks {
+                cb.on_epoch_begin(self, epoch)?;
+            }
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let batches = train.batches(options.batch_size, options.shuffle, seed)?;
+            let mut logs = Logs::new();
+            for (i, b) in batches.iter().enumerate() {
+                for cb in &mut callbacks {
+                    cb.on_train_batch_begin(self, i)?;
+                }
+                logs = self.train_step(&b.xs, &b.ys, b.sw.as_ref())?;
+                for cb in &mut callbacks {
+                    cb.on_train_batch_end(self, i, &logs)?;
+                }
+                if self.stop_training {
+                    break;
+                }
+            }
+            if let Some(v) = &val {
+                let vlogs = self.evaluate_data(v, options.batch_size)?;
+                logs.extend_prefixed(&vlogs, "val_");
+            }
+            for cb in &mut callbacks {
+                cb.on_epoch_end(self, epoch, &mut logs)?;
+            }
+            history.record(epoch, &logs);
+            last_logs = logs;
+            if self.stop_training {
+                break;
+            }
+        }
+        for cb in &mut callbacks {
+            cb.on_train_end(self, &last_logs)?;
+        }
+        Ok(history)
+    }
+
+    fn evaluate_data(&mut self, data: &Data, batch_size: usize) -> Result<Logs> {
+        self.reset_metrics()?;
+        let mut logs = Logs::new();
+        for b in data.batches(batch_size, false, 0)? {
+            logs = self.test_step(&b.xs, &b.ys, b.sw.as_ref())?;
+        }
+        Ok(logs)
+    }
+
+    /// Keras's `evaluate`: the loss and metrics over `(x, y)` in batches, inference mode.
+    pub fn evaluate(&mut self, x: &Tensor, y: &Tensor, batch_size: usize) -> Result<Logs> {
+        self.evaluate_multi(std::slice::from_ref(x), std::slice::from_ref(y), batch_size)
+    }
+
+    /// `evaluate` with several inputs / outputs.
+    pub fn evaluate_multi(
+        &mut self,
+        xs: &[Tensor],
+        ys: &[Tensor],
+        batch_size: usize,
+    ) -> Result<Logs> {
+        if self.compiled.is_none() {
+            return Err(not_compiled("evaluate"));
+        }
+        let data = Data::new(xs, ys, None)?;
+        self.evaluate_data(&data, batch_size)
+    }
+
+    /// Keras's `predict` for a single-output model: the outputs for `x` computed in
+    /// batches of `batch_size` (inference mode) and concatenated.
+    pub fn predict(&mut self, x: &Tensor, batch_size: usize) -> Result<Tensor> {
+        let mut out = self.predict_multi(std::slice::from_ref(x), batch_size)?;
+        if out.len() != 1 {
+            return Err(Error::invalid(
+                "Model::predict",
+                format!("the model has {} outputs; use predict_multi", out.len()),
+            ));
+        }
+        Ok(out.remove(0))
+    }
+
+    /// `predict` with one tensor per input; returns one tensor per output.
+    pub fn predict_multi(&mut self, xs: &[Tensor], batch_size: usize) -> Result<Vec<Tensor>> {
+        let data = Data::new(xs, &[], None)?;
+        self.ensure_built_for(xs)?;
+        let mut parts: Vec<Vec<Tensor>> = Vec::new();
+        for b in data.batches(batch_size, false, 0)? {
+            let outs = self.forward(&b.xs, false)?;
+            if parts.is_empty() {
+                parts = vec![Vec::new(); outs.len()];
+            }
+            for (p, o) in parts.iter_mut().zip(outs) {
+                p.push(o);
+            }
+        }
+        if parts.is_empty() {
+            // No samples: run on the empty input to get correctly shaped outputs.
+            return self.forward(xs, false);
+        }
+        parts
+            .into_iter()
+            .map(|mut p| {
+                if p.len() == 1 {
+                    Ok(p.remove(0))
+                } else {
+                    ops::concat(&p, 0)
+                }
+            })
+            .collect()
+    }
+}
