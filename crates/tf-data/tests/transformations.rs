@@ -431,3 +431,22 @@ fn string_scalars_round_trip() {
     assert_eq!(ds.element_spec(), ElementSpec::strings(vec![Some(2)]));
     assert_eq!(values(&ds), vec![serde_json::json!(["hello", "hello"])]);
 }
+
+#[test]
+fn functions_that_panic_on_placeholders_still_work() {
+    // The trace panics (to_vec of a symbolic tensor, unwrapped); iteration is fine.
+    let ds = range(3).map(|x| {
+        let v = x.tensor()?.to_vec::<i64>().unwrap();
+        Ok(Tensor::from_scalar(v[0] * 3))
+    });
+    assert_eq!(ds.element_spec(), ElementSpec::Unknown);
+    assert_eq!(ints(&ds), vec![0, 3, 6]);
+    // Nested traces: a flat_map whose datasets map with such a function.
+    let nested = range(2).flat_map(|x| {
+        Ok(Dataset::from_tensors(x).map(|y| {
+            let v = y.tensor()?.to_vec::<i64>().unwrap();
+            Ok(Tensor::from_scalar(v[0] + 10))
+        }))
+    });
+    assert_eq!(ints(&nested), vec![10, 11]);
+}
