@@ -239,6 +239,35 @@ fn weight_quantized_files_are_smaller_and_close() {
 }
 
 #[test]
+fn dense_without_bias_runs() {
+    // An absent optional input (bias -1) reaches the kernel as an empty slice.
+    let k = t(rand(6, 21, 1.0), &[3, 2]);
+    let graph = LayerGraph {
+        inputs: vec![InputSpec {
+            name: "x".into(),
+            shape: vec![3],
+        }],
+        layers: vec![layer(
+            "d",
+            LayerKind::Dense {
+                kernel: k.clone(),
+                bias: None,
+                activation: Activation::Linear,
+            },
+            &["x"],
+        )],
+        outputs: vec!["d".into()],
+    };
+    let bytes = convert(&graph, &ConvertOptions::default()).unwrap();
+    let x = t(vec![1.0, -2.0, 0.5], &[1, 3]);
+    let want = ops::matmul(&x, &k).unwrap().to_vec::<f32>().unwrap();
+    let got = run(&bytes, &x);
+    for (a, b) in got.iter().zip(&want) {
+        assert!((a - b).abs() <= 1e-6, "{got:?} vs {want:?}");
+    }
+}
+
+#[test]
 fn unconvertible_layers_are_named() {
     let mut n = net();
     // A BatchNormalization after an activation cannot be folded.
@@ -273,4 +302,28 @@ fn unconvertible_layers_are_named() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("int8"), "{e}");
+}
+
+/// With `TFLITE_WRITE_CONVERTED=DIR`, writes the converted test network (float32, float16,
+/// int8 weights), an input batch and tf-core's reference output to DIR, for
+/// `tests/litert_check.py` to run in LiteRT (by hand: CI has no Python).
+#[test]
+fn write_files_for_litert() {
+    let Ok(dir) = std::env::var("TFLITE_WRITE_CONVERTED") else {
+        return;
+    };
+    let n = net();
+    let x = t(rand(8 * 8 * 2, 13, 1.0), &[1, 8, 8, 2]);
+    x.write_npy(format!("{dir}/input.npy")).unwrap();
+    t(reference(&n, &x), &[1, 5])
+        .write_npy(format!("{dir}/expected.npy"))
+        .unwrap();
+    for (name, q) in [
+        ("f32", Quantize::None),
+        ("f16", Quantize::Float16),
+        ("w8", Quantize::DynamicWeights),
+    ] {
+        let bytes = convert(&n.graph, &ConvertOptions { quantize: q }).unwrap();
+        std::fs::write(format!("{dir}/net_{name}.tflite"), bytes).unwrap();
+    }
 }

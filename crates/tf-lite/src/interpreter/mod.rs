@@ -517,6 +517,32 @@ impl Interpreter {
         Ok(())
     }
 
+    /// Runs the subgraph like [`invoke`](Self::invoke), timing each operator: returns
+    /// `(operator name and index, duration)` in execution order.
+    pub fn invoke_profiled(&mut self) -> Result<Vec<(String, std::time::Duration)>> {
+        self.allocate_tensors()?;
+        let threads = self.threads;
+        let p = self
+            .prepared
+            .as_mut()
+            .ok_or_else(|| Error::format("not prepared"))?;
+        let mem: &mut [u8] = bytemuck::cast_slice_mut(&mut p.mem);
+        let mut times = Vec::with_capacity(p.steps.len());
+        for step in &p.steps {
+            let t = std::time::Instant::now();
+            let mut io =
+                split_io(mem, step, threads).map_err(|e| with_op(e, step.code, step.index))?;
+            step.kernel
+                .run(&mut io)
+                .map_err(|e| with_op(e, step.code, step.index))?;
+            times.push((
+                format!("{} #{}", format::op_name(step.code), step.index),
+                t.elapsed(),
+            ));
+        }
+        Ok(times)
+    }
+
     fn tensor_bytes(&self, t: usize) -> Result<&[u8]> {
         let p = self.prepared()?;
         let r = p.ranges[t]

@@ -98,10 +98,17 @@ impl TensorInfo {
 
 /// Reinterprets bytes as elements of `T` (alignment and length checked).
 pub(crate) fn cast<T: bytemuck::Pod>(b: &[u8]) -> Result<&[T]> {
+    if b.is_empty() {
+        // An absent optional input: an empty slice whose pointer need not be aligned.
+        return Ok(&[]);
+    }
     bytemuck::try_cast_slice(b).map_err(|e| Error::format(format!("tensor data: {e}")))
 }
 
 /// Reinterprets bytes as mutable elements of `T` (alignment and length checked).
 pub(crate) fn cast_mut<T: bytemuck::Pod>(b: &mut [u8]) -> Result<&mut [T]> {
+    if b.is_empty() {
+        return Ok(&mut []);
+    }
     bytemuck::try_cast_slice_mut(b).map_err(|e| Error::format(format!("tensor data: {e}")))
 }

@@ -1,6 +1,7 @@
 //! CONV_2D (im2col + GEMM) and DEPTHWISE_CONV_2D (direct), float32 and int8 with
 //! per-channel weights.
 
+use super::conv_direct::{DirectF32, DirectI8, MAX_DIRECT_K, has_avx2_fma, transpose_weights};
 use super::gemm::sgemm_nt;
 use super::packed_i8::PackedI8;
 use super::{Io, Kernel, PrepareCtx, Prepared, activation_range_f32};
@@ -407,6 +408,7 @@ pub(crate) fn prepare_conv(ctx: &mut PrepareCtx<'_>) -> Result<Prepared> {
     let k = kh * kw * g.in_c;
     let m = g.batch * g.out_h * g.out_w;
     let scratch_elems = if g.is_pointwise() { 0 } else { m * k };
+    let direct = k <= MAX_DIRECT_K && !g.is_pointwise();
     match input.ty {
         TensorType::FLOAT32 => {
             ctx.expect_type(&filter, TensorType::FLOAT32)?;
@@ -414,6 +416,17 @@ pub(crate) fn prepare_conv(ctx: &mut PrepareCtx<'_>) -> Result<Prepared> {
             let weights = cast::<f32>(ctx.const_bytes(1)?)?.to_vec();
             let bias = float_bias(ctx, 2, cout)?;
             let (lo, hi) = activation_range_f32(ctx, o.fused_activation_function)?;
+            if direct {
+                return Prepared::new(DirectF32 {
+                    g,
+                    cout,
+                    wt: transpose_weights(&weights, cout, k),
+                    bias,
+                    lo,
+                    hi,
+                    avx2: has_avx2_fma(),
+                });
+            }
             Prepared::with_scratch(
                 ConvF32 {
                     g,
@@ -430,6 +443,33 @@ pub(crate) fn prepare_conv(ctx: &mut PrepareCtx<'_>) -> Result<Prepared> {
             ctx.expect_type(&filter, TensorType::INT8)?;
             ctx.expect_output_type(0, TensorType::INT8)?;
             let w = cast::<i8>(ctx.const_bytes(1)?)?;
+            if direct {
+                let output = ctx.output(0)?.clone();
+                let bias = int_bias(ctx, 2)?;
+                let rq = requant(
+                    ctx,
+                    &input,
+                    &filter,
+                    bias,
+                    &output,
+                    cout,
+                    &vec![0; cout],
+                    o.fused_activation_function,
+                )?;
+                let (_, in_zp) = input.qparams(&ctx.who())?;
+                let wide: Vec<i32> = w.iter().map(|&v| i32::from(v)).collect();
+                return Prepared::with_scratch(
+                    DirectI8 {
+                        g,
+                        cout,
+                        wt: transpose_weights(&wide, cout, k),
+                        rq,
+                        in_zp,
+                        avx2: has_avx2_fma(),
+                    },
+                    cout * 4,
+                );
+            }
             let wsum = row_sums(w, cout, k);
             let weights = PackedI8::new(w, cout, k)?;
             let output = ctx.output(0)?.clone();

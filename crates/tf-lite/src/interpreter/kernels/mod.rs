@@ -6,6 +6,7 @@
 pub(crate) mod activation;
 pub(crate) mod binary;
 pub(crate) mod conv;
+pub(crate) mod conv_direct;
 pub(crate) mod fully_connected;
 pub(crate) mod gemm;
 pub(crate) mod packed_i8;
