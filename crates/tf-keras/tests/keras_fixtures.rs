@@ -1,6 +1,8 @@
 //! `load_model` on `.keras` files written by Python Keras 3.15 (see
 //! `fixtures/README.md`): the rebuilt models predict Keras's own outputs.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::PathBuf;
 use tf_core::Tensor;
 use tf_keras::load_model;

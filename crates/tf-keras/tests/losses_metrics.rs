@@ -1,5 +1,7 @@
 //! Losses and metrics against values computed by hand from Keras's definitions.
 
+#![allow(clippy::unwrap_used)]
+
 use tf_core::{DType, Tensor};
 use tf_keras::losses::{
     BinaryCrossentropy, CategoricalCrossentropy, Huber, KLDivergence, Loss, MeanAbsoluteError,

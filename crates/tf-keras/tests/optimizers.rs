@@ -1,6 +1,8 @@
 //! Optimizer updates against Keras's update formulas evaluated in f64 by hand, with
 //! gradients fed straight to `apply_gradients` (no tape involved).
 
+#![allow(clippy::unwrap_used)]
+
 use tf_core::{Tensor, Variable};
 use tf_keras::optimizers::schedules::{
     CosineDecay, ExponentialDecay, InverseTimeDecay, LearningRateSchedule, PiecewiseConstantDecay,
@@ -41,9 +43,9 @@ fn close(got: &[f64], want: &[f64], tol: f64) {
 
 /// Adam as Keras writes it (alpha = lr * sqrt(1 - b2^t) / (1 - b1^t)).
 fn adam_ref(lr: f64, amsgrad: bool, wd: f64) -> Vec<f64> {
-    let (b1, b2, eps) = (0.9, 0.999, 1e-7);
+    let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-7f64);
     let mut w = W0.to_vec();
-    let (mut m, mut v, mut vh) = (vec![0.0; 3], vec![0.0; 3], vec![0.0; 3]);
+    let (mut m, mut v, mut vh) = (vec![0.0f64; 3], vec![0.0f64; 3], vec![0.0f64; 3]);
     for (t, g) in GRADS.iter().enumerate() {
         let t = (t + 1) as f64;
         let alpha = lr * (1.0 - b2.powf(t)).sqrt() / (1.0 - b1.powf(t));
@@ -110,7 +112,7 @@ fn sgd_plain_momentum_nesterov() {
     let lr = 0.1;
     let sgd_ref = |mom: f64, nesterov: bool| {
         let mut w = W0.to_vec();
-        let mut m = vec![0.0; 3];
+        let mut m = [0.0; 3];
         for g in GRADS {
             for i in 0..3 {
                 if mom == 0.0 {
@@ -179,7 +181,7 @@ fn rmsprop_and_adagrad() {
     );
 
     let mut w = W0.to_vec();
-    let mut acc = vec![0.1; 3];
+    let mut acc = [0.1; 3];
     for g in GRADS {
         for i in 0..3 {
             acc[i] += g[i] * g[i];

@@ -1,6 +1,8 @@
 //! End-to-end training: fit / evaluate / predict on small problems, callbacks, and
 //! `.keras` / `.weights.h5` round trips.
 
+#![allow(clippy::unwrap_used)]
+
 use tf_core::{DType, Tensor, ops};
 use tf_keras::callbacks::{
     CSVLogger, EarlyStopping, LambdaCallback, ReduceLROnPlateau, TensorBoard,
