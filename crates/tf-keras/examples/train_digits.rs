@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release --example train_digits                  # 64-128-10 MLP with Adam
-//! cargo run --release --example train_digits -- --cnn         # a small CNN on the 8x8 images
+//! cargo run --release --example train_digits -- --cnn         # a small CNN on the 8x8 images (50 epochs)
 //! cargo run --release --example train_digits -- --save m.keras --epochs 40
 //! ```
 //!
@@ -27,7 +27,8 @@ const PIXELS: usize = 64;
 struct Args {
     cnn: bool,
     save: PathBuf,
-    epochs: usize,
+    /// Default: 30 for the MLP, 50 for the CNN.
+    epochs: Option<usize>,
     batch_size: usize,
 }
 
@@ -35,7 +36,7 @@ fn parse_args() -> Result<Args> {
     let mut a = Args {
         cnn: false,
         save: PathBuf::from("digits.keras"),
-        epochs: 30,
+        epochs: None,
         batch_size: 32,
     };
     let mut it = std::env::args().skip(1);
@@ -43,7 +44,7 @@ fn parse_args() -> Result<Args> {
         match arg.as_str() {
             "--cnn" => a.cnn = true,
             "--save" => a.save = PathBuf::from(it.next().context("--save needs a path")?),
-            "--epochs" => a.epochs = it.next().context("--epochs needs a number")?.parse()?,
+            "--epochs" => a.epochs = Some(it.next().context("--epochs needs a number")?.parse()?),
             "--batch-size" => {
                 a.batch_size = it.next().context("--batch-size needs a number")?.parse()?
             }
@@ -109,6 +110,7 @@ fn build_model(cnn: bool) -> Result<Model> {
 
 fn main() -> Result<()> {
     let args = parse_args()?;
+    let epochs = args.epochs.unwrap_or(if args.cnn { 50 } else { 30 });
     let (x, y) = load_digits()?;
     let n = y.len();
     if n <= TRAIN_ROWS {
@@ -151,15 +153,12 @@ fn main() -> Result<()> {
     model.fit(
         &x_train,
         &y_train,
-        FitOptions::new()
-            .epochs(args.epochs)
-            .batch_size(args.batch_size),
+        FitOptions::new().epochs(epochs).batch_size(args.batch_size),
     )?;
     let secs = start.elapsed().as_secs_f64();
     println!(
-        "trained {} epochs in {secs:.2} s ({:.0} samples/s)",
-        args.epochs,
-        (args.epochs * TRAIN_ROWS) as f64 / secs
+        "trained {epochs} epochs in {secs:.2} s ({:.0} samples/s)",
+        (epochs * TRAIN_ROWS) as f64 / secs
     );
     model.summary()?;
     let logs = model.evaluate(&x_test, &y_test, 128)?;
