@@ -96,7 +96,7 @@ fn unbatch_rejects_scalars_and_mismatched_components() {
         ]),
     );
     let err = ds.unbatch().unwrap().collect().unwrap_err().to_string();
-    assert!(err.contains("same batch size"), "{err}");
+    assert!(err.contains("different first dimensions"), "{err}");
 }
 
 #[test]
