@@ -48,7 +48,7 @@ impl Rows {
                 return Err(Error::invalid(
                     op,
                     format!(
-                        "Input element must have a non-scalar value in each component; component {c} is a scalar"
+                        "Input element must have a non-scalar value in each component; component {c} is rank-0 (a scalar)"
                     ),
                 ));
             };
@@ -58,7 +58,7 @@ impl Rows {
                     return Err(Error::invalid(
                         op,
                         format!(
-                            "Input element must have the same batch size in each component. Component 0 had size {m} but component {c} had size {d}"
+                            "components have different first dimensions (batch sizes): component 0 had size {m} but component {c} had size {d}"
                         ),
                     ));
                 }
