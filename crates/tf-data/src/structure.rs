@@ -58,7 +58,7 @@ impl Rows {
                     return Err(Error::invalid(
                         op,
                         format!(
-                            "components have different first dimensions (batch sizes): component 0 had size {m} but component {c} had size {d}"
+                            "Input element must have the same batch size in each component: components have different first dimensions, component 0 had size {m} but component {c} had size {d}"
                         ),
                     ));
                 }
