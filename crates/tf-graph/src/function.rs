@@ -136,7 +136,8 @@ pub fn trace_graph(
     tracer.finish(&outputs)
 }
 
-/// A traced function (`tf.function`): see the [module docs](self).
+/// A traced function (`tf.function`): traced once per input signature, then run as an
+/// optimized graph (see the crate docs for the rules).
 ///
 /// ```
 /// use tf_core::{Tensor, ops};
