@@ -2,9 +2,10 @@
 //! `scale` and `offset` in two passes over the data (per-channel sums, then `dx`),
 //! instead of the dozen elementwise passes its composition with other ops takes.
 
+use super::fastmath::{Compute, NnFloat};
 use crate::dtype::{DType, DTypeSet, Element};
 use crate::error::{Error, Result};
-use crate::kernels::parallel::{PAR_CHUNK, PAR_THRESHOLD, fill_vec};
+use crate::kernels::parallel::{PAR_THRESHOLD, fill_vec};
 use crate::op::{Arity, Attrs, InferContext, KernelContext, OpDef, Specs, TensorSpec, call};
 use crate::shape::{PartialShape, Shape};
 use crate::tensor::Tensor;
@@ -74,58 +75,197 @@ fn infer(ctx: &InferContext<'_>) -> Result<Specs> {
     Ok(s)
 }
 
-/// Walks flat positions `start..start + len` of a contiguous tensor whose channel of
-/// position `i` is `(i / inner) % channels`, calling `f(i, channel)`.
-#[inline(always)]
-fn for_channels(
-    start: usize,
-    len: usize,
-    inner: usize,
-    channels: usize,
-    mut f: impl FnMut(usize, usize),
-) {
-    let end = start + len;
-    if inner == 1 {
-        let mut c = start % channels;
-        for i in start..end {
-            f(i, c);
-            c += 1;
-            if c == channels {
-                c = 0;
-            }
-        }
-        return;
+/// Widening of a compute value to f64 (for merging block sums).
+trait Widen: Compute {
+    fn wide(self) -> f64;
+}
+impl Widen for f32 {
+    #[inline(always)]
+    fn wide(self) -> f64 {
+        f64::from(self)
     }
-    let mut i = start;
-    while i < end {
-        let run = i / inner;
-        let c = run % channels;
-        let stop = end.min((run + 1) * inner);
-        for j in i..stop {
-            f(j, c);
-        }
-        i = stop;
+}
+impl Widen for f64 {
+    #[inline(always)]
+    fn wide(self) -> f64 {
+        self
     }
 }
 
-fn typed<T: Element>(ctx: &KernelContext<'_>, u: DType) -> Result<Vec<Tensor>> {
+/// Elements per parallel block (blocks are whole rows or whole runs).
+const BLOCK: usize = 1 << 14;
+
+/// The data as compute-type values (borrowed when the types coincide).
+fn as_compute<T: NnFloat>(v: &[T]) -> std::borrow::Cow<'_, [T::C]> {
+    match T::as_c(v) {
+        Some(c) => std::borrow::Cow::Borrowed(c),
+        None => std::borrow::Cow::Owned(v.iter().map(|&e| e.to_c()).collect()),
+    }
+}
+
+/// Per-channel `(sum(g), sum(g * (x - mean)))` of contiguous data whose channel of
+/// position `i` is `(i / inner) % channels`: short vectorizable loops accumulate in the
+/// compute type per block (whole rows when `inner == 1`, whole runs of `inner`
+/// otherwise), blocks merge in f64 in block order (thread-count independent).
+fn channel_sums<C: Widen>(
+    g: &[C],
+    x: &[C],
+    mean: &[C],
+    channels: usize,
+    inner: usize,
+) -> (Vec<f64>, Vec<f64>) {
+    let run = if inner == 1 { channels } else { inner };
+    let runs = g.len() / run;
+    let per_block = (BLOCK / run).max(1);
+    let blocks = runs.div_ceil(per_block);
+    let block = |b: usize| -> (Vec<f64>, Vec<f64>) {
+        let (mut sg, mut sx) = (vec![0.0f64; channels], vec![0.0f64; channels]);
+        let first = b * per_block;
+        let last = (first + per_block).min(runs);
+        if inner == 1 {
+            let (mut ag, mut ax) = (vec![C::ZERO; channels], vec![C::ZERO; channels]);
+            for r in first..last {
+                let (gr, xr) = (&g[r * run..][..run], &x[r * run..][..run]);
+                for ((((a, b), &gv), &xv), &m) in
+                    ag.iter_mut().zip(ax.iter_mut()).zip(gr).zip(xr).zip(mean)
+                {
+                    *a = *a + gv;
+                    *b = *b + gv * (xv - m);
+                }
+            }
+            for c in 0..channels {
+                sg[c] = ag[c].wide();
+                sx[c] = ax[c].wide();
+            }
+        } else {
+            const LANES: usize = 8;
+            for r in first..last {
+                let c = r % channels;
+                let m = mean[c];
+                let (gr, xr) = (&g[r * run..][..run], &x[r * run..][..run]);
+                let (mut ag, mut ax) = ([C::ZERO; LANES], [C::ZERO; LANES]);
+                let mut gc = gr.chunks_exact(LANES);
+                let mut xc = xr.chunks_exact(LANES);
+                for (gl, xl) in (&mut gc).zip(&mut xc) {
+                    for l in 0..LANES {
+                        ag[l] = ag[l] + gl[l];
+                        ax[l] = ax[l] + gl[l] * (xl[l] - m);
+                    }
+                }
+                for (&gv, &xv) in gc.remainder().iter().zip(xc.remainder()) {
+                    ag[0] = ag[0] + gv;
+                    ax[0] = ax[0] + gv * (xv - m);
+                }
+                sg[c] += ag.iter().map(|v| v.wide()).sum::<f64>();
+                sx[c] += ax.iter().map(|v| v.wide()).sum::<f64>();
+            }
+        }
+        (sg, sx)
+    };
+    let partial: Vec<(Vec<f64>, Vec<f64>)> =
+        if g.len() >= PAR_THRESHOLD && rayon::current_num_threads() > 1 {
+            (0..blocks).into_par_iter().map(block).collect()
+        } else {
+            (0..blocks).map(block).collect()
+        };
+    let (mut sum_g, mut sum_gxm) = (vec![0.0f64; channels], vec![0.0f64; channels]);
+    for (pg, px) in &partial {
+        for c in 0..channels {
+            sum_g[c] += pg[c];
+            sum_gxm[c] += px[c];
+        }
+    }
+    (sum_g, sum_gxm)
+}
+
+/// Per-channel coefficients of `dx = k1 * g + k2 * (x - mean) + k3`.
+struct Coefs<C> {
+    k1: Vec<C>,
+    k2: Vec<C>,
+    k3: Vec<C>,
+    mean: Vec<C>,
+}
+
+/// `dx` for contiguous `g`, `x`, walking segments of constant channel stride.
+fn write_dx<T: NnFloat>(
+    g: &[T::C],
+    x: &[T::C],
+    k: &Coefs<T::C>,
+    channels: usize,
+    inner: usize,
+    with_x: bool,
+) -> Result<Vec<T>> {
+    fill_vec(g.len(), |start, chunk| {
+        let mut pos = 0;
+        while pos < chunk.len() {
+            let i = start + pos;
+            if inner == 1 {
+                let c0 = i % channels;
+                let len = (channels - c0).min(chunk.len() - pos);
+                let out = &mut chunk[pos..pos + len];
+                let (gs, xs) = (&g[i..i + len], &x[i..i + len]);
+                let (k1, k2, k3, m) = (
+                    &k.k1[c0..c0 + len],
+                    &k.k2[c0..c0 + len],
+                    &k.k3[c0..c0 + len],
+                    &k.mean[c0..c0 + len],
+                );
+                if with_x {
+                    for (((((o, &gv), &xv), &a), &b), (&c, &mv)) in out
+                        .iter_mut()
+                        .zip(gs)
+                        .zip(xs)
+                        .zip(k1)
+                        .zip(k2)
+                        .zip(k3.iter().zip(m))
+                    {
+                        o.write(T::from_c(a * gv + b * (xv - mv) + c));
+                    }
+                } else {
+                    for ((o, &gv), &a) in out.iter_mut().zip(gs).zip(k1) {
+                        o.write(T::from_c(a * gv));
+                    }
+                }
+                pos += len;
+            } else {
+                let c = (i / inner) % channels;
+                let len = (inner - i % inner).min(chunk.len() - pos);
+                let out = &mut chunk[pos..pos + len];
+                let (gs, xs) = (&g[i..i + len], &x[i..i + len]);
+                let (a, b, cc, mv) = (k.k1[c], k.k2[c], k.k3[c], k.mean[c]);
+                if with_x {
+                    for ((o, &gv), &xv) in out.iter_mut().zip(gs).zip(xs) {
+                        o.write(T::from_c(a * gv + b * (xv - mv) + cc));
+                    }
+                } else {
+                    for (o, &gv) in out.iter_mut().zip(gs) {
+                        o.write(T::from_c(a * gv));
+                    }
+                }
+                pos += len;
+            }
+        }
+    })
+}
+
+fn typed<T: NnFloat>(ctx: &KernelContext<'_>, u: DType) -> Result<Vec<Tensor>>
+where
+    T::C: Widen,
+{
     let x = ctx.input(1);
     let axis = channel_axis(&ctx.infer(), x.rank())?;
     let channels = x.dims()[axis];
     let inner: usize = x.dims()[axis + 1..].iter().product();
     let training = ctx.attrs.bool("is_training").unwrap_or(true);
     let eps = ctx.attrs.float("epsilon").unwrap_or(1e-3);
-    let eps = crate::with_float!(u, U => U::from_f64(eps).to_f64(), _other => eps);
+    let eps = crate::with_float!(u, U => <U as Element>::from_f64(eps).to_f64(), _other => eps);
     let scale = ctx.input(2).to_f64_vec()?;
     let mean = ctx.input(3).to_f64_vec()?;
     let var = ctx.input(4).to_f64_vec()?;
-    let gd = ctx.input(0).host_data::<T>()?;
-    let xd = x.host_data::<T>()?;
-    let (g, xs): (&[T], &[T]) = (&gd, &xd);
-    let n = xs.len();
+    let n = x.num_elements();
     let stats = |v: Vec<f64>| -> Result<Tensor> {
         crate::with_float!(u, U => Tensor::from_host_vec(
-            v.into_iter().map(U::from_f64).collect::<Vec<U>>(),
+            v.into_iter().map(<U as Element>::from_f64).collect::<Vec<U>>(),
             Shape::new(&[channels]),
         ), other => Err(ctx.unsupported_dtype(other)))
     };
@@ -139,56 +279,38 @@ fn typed<T: Element>(ctx: &KernelContext<'_>, u: DType) -> Result<Vec<Tensor>> {
             empty()?,
         ]);
     }
-    // Pass 1: per-channel sum(g) and sum(g * (x - mean)), in f64, chunk by chunk (merged
-    // in chunk order: the result does not depend on the thread count).
-    let sums_of = |k: usize| {
-        let start = k * PAR_CHUNK;
-        let len = PAR_CHUNK.min(n - start);
-        let mut acc = vec![(0.0f64, 0.0f64); channels];
-        for_channels(start, len, inner, channels, |i, c| {
-            let gv = g[i].to_f64();
-            let a = &mut acc[c];
-            a.0 += gv;
-            a.1 += gv * (xs[i].to_f64() - mean[c]);
-        });
-        acc
-    };
-    let chunks = n.div_ceil(PAR_CHUNK);
-    let partial: Vec<Vec<(f64, f64)>> = if n >= PAR_THRESHOLD && rayon::current_num_threads() > 1 {
-        (0..chunks).into_par_iter().map(sums_of).collect()
-    } else {
-        (0..chunks).map(sums_of).collect()
-    };
-    let mut sum_g = vec![0.0f64; channels];
-    let mut sum_gxm = vec![0.0f64; channels];
-    for p in &partial {
-        for (c, &(a, b)) in p.iter().enumerate() {
-            sum_g[c] += a;
-            sum_gxm[c] += b;
-        }
-    }
+    let gd = ctx.input(0).host_data::<T>()?;
+    let xd = x.host_data::<T>()?;
+    let (g, xs) = (as_compute::<T>(&gd), as_compute::<T>(&xd));
+    let mean_c: Vec<T::C> = mean.iter().map(|&m| T::C::from_f64(m)).collect();
+    // Pass 1: per-channel sums.
+    let (sum_g, sum_gxm) = channel_sums(&g, &xs, &mean_c, channels, inner);
     // Pass 2: dx = k1 * g + k2 * (x - mean) + k3 per channel.
     let per_elem = (n / channels) as f64;
     let inv: Vec<f64> = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
     let k1: Vec<f64> = (0..channels).map(|c| scale[c] * inv[c]).collect();
-    let (k2, k3): (Vec<f64>, Vec<f64>) = if training {
-        (0..channels)
-            .map(|c| {
-                (
-                    -k1[c] * inv[c] * inv[c] * sum_gxm[c] / per_elem,
-                    -k1[c] * sum_g[c] / per_elem,
-                )
-            })
-            .unzip()
-    } else {
-        (vec![0.0; channels], vec![0.0; channels])
+    let coef = |f: &dyn Fn(usize) -> f64| -> Vec<T::C> {
+        (0..channels).map(|c| T::C::from_f64(f(c))).collect()
     };
-    let dx = fill_vec(n, |start, chunk| {
-        for_channels(start, chunk.len(), inner, channels, |i, c| {
-            let v = k1[c] * g[i].to_f64() + k2[c] * (xs[i].to_f64() - mean[c]) + k3[c];
-            chunk[i - start].write(T::from_f64(v));
-        });
-    })?;
+    let k = Coefs {
+        k1: coef(&|c| k1[c]),
+        k2: coef(&|c| {
+            if training {
+                -k1[c] * inv[c] * inv[c] * sum_gxm[c] / per_elem
+            } else {
+                0.0
+            }
+        }),
+        k3: coef(&|c| {
+            if training {
+                -k1[c] * sum_g[c] / per_elem
+            } else {
+                0.0
+            }
+        }),
+        mean: mean_c,
+    };
+    let dx = write_dx::<T>(&g, &xs, &k, channels, inner, training)?;
     let dscale: Vec<f64> = (0..channels).map(|c| sum_gxm[c] * inv[c]).collect();
     Ok(vec![
         Tensor::from_host_vec(dx, x.shape().clone())?,
