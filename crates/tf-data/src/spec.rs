@@ -94,7 +94,7 @@ impl ElementSpec {
             Some((_, rest)) => Ok(PartialShape::new(rest)),
             None => Err(Error::invalid(
                 op,
-                "Input element must have a non-scalar value in each component",
+                "Input element must have a non-scalar value in each component (a rank-0 component cannot be sliced)",
             )),
         })
     }

@@ -48,7 +48,7 @@ impl Rows {
                 return Err(Error::invalid(
                     op,
                     format!(
-                        "Input element must have a non-scalar value in each component; component {c} is a scalar"
+                        "Input element must have a non-scalar value in each component; component {c} is rank-0 (a scalar)"
                     ),
                 ));
             };
@@ -58,7 +58,7 @@ impl Rows {
                     return Err(Error::invalid(
                         op,
                         format!(
-                            "Input element must have the same batch size in each component. Component 0 had size {m} but component {c} had size {d}"
+                            "Input element must have the same batch size in each component: components have different first dimensions, component 0 had size {m} but component {c} had size {d}"
                         ),
                     ));
                 }
@@ -326,10 +326,11 @@ fn joined_shape(
     let mut lead = first.first().copied().unwrap_or(0);
     for (i, s) in shapes.enumerate() {
         count += 1;
-        let ok = match mode {
-            JoinMode::Stack => s == first.as_slice(),
-            JoinMode::Concat => s.len() == first.len() && s.get(1..) == first.get(1..),
-        };
+        let ok = s.len() == first.len()
+            && match mode {
+                JoinMode::Stack => s.iter().zip(&first).all(|(a, b)| a == b),
+                JoinMode::Concat => s.iter().zip(&first).skip(1).all(|(a, b)| a == b),
+            };
         if !ok {
             return Err(Error::invalid(
                 op,
@@ -396,13 +397,17 @@ fn join_tensors(op: &'static str, ts: &[Tensor], mode: JoinMode, comp: usize) ->
         .checked_num_elements()
         .ok_or_else(|| Error::invalid(op, format!("batch shape {shape} is too large")))?;
     with_dtype!(dtype, T => {
-        let mut out: Vec<T> = reserve(op, total)?;
+        // From tf-core's buffer pool: batches of the same shape reuse their memory.
+        let mut out: Vec<T> = tf_core::kernels::alloc::alloc_uninit(total)?;
+        let mut append = |v: tf_core::tensor::StridedView<'_, T>| match v.as_contiguous() {
+            Some(s) => out.extend_from_slice(s),
+            None => v.for_each_row(|row| out.extend(row)),
+        };
         for t in ts {
-            let host = t.to_host()?;
-            let v = host.strided::<T>()?;
-            match v.as_contiguous() {
-                Some(s) => out.extend_from_slice(s),
-                None => v.for_each_row(|row| out.extend(row)),
+            if t.device() == tf_core::Device::Cpu {
+                append(t.strided::<T>()?);
+            } else {
+                append(t.to_host()?.strided::<T>()?);
             }
         }
         Tensor::from_host_vec(out, shape)

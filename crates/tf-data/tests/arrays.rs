@@ -75,7 +75,7 @@ fn idx_fixture_mnist_pair() {
         .err()
         .unwrap()
         .to_string();
-    assert!(e.contains("first dimensions"), "{e}");
+    assert!(e.contains("same batch size"), "{e}");
     std::fs::remove_dir_all(d).unwrap();
 }
 
@@ -333,7 +333,7 @@ fn npz_written_by_hand_is_read() {
             .err()
             .unwrap()
             .to_string()
-            .contains("first dimensions")
+            .contains("same batch size")
     );
     std::fs::remove_dir_all(d).unwrap();
 }
@@ -373,7 +373,7 @@ fn npz_and_npy_round_trip() {
             .err()
             .unwrap()
             .to_string()
-            .contains("rank-0")
+            .contains("non-scalar")
     );
     std::fs::remove_dir_all(d).unwrap();
 }

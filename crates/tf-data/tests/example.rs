@@ -11,7 +11,7 @@ use tf_data::Element;
 use tf_data::formats::tfrecord::read_tfrecord_file;
 use tf_data::formats::{
     Compression, Example, ExampleParser, Feature, FeatureList, FeatureSpec, FeatureType, Features,
-    SequenceExample, parse_example, parse_single_example,
+    SequenceExample, parse_example, parse_single_example, sparse_to_dense,
 };
 
 fn fixture(name: &str) -> PathBuf {
@@ -250,6 +250,16 @@ fn fixed_len_strings_shapes_and_broadcast_defaults() {
             .unwrap(),
         vec![0, 0, 0, 1, 0, 2]
     );
+    // tf.sparse.to_dense of that batch.
+    let dense = sparse_to_dense(v, &Feature::int64s([-1])).unwrap();
+    let dense = dense.tensor().unwrap();
+    assert_eq!(dense.dims(), &[3, 3]);
+    assert_eq!(
+        dense.to_vec::<i64>().unwrap(),
+        vec![5, 6, 7, -1, -1, -1, -1, -1, -1]
+    );
+    assert!(sparse_to_dense(v, &Feature::floats([0.0])).is_err());
+    assert!(sparse_to_dense(v, &Feature::int64s([0, 1])).is_err());
     // An empty batch.
     let p = parse_example::<Vec<u8>>(&[], &spec).unwrap();
     assert_eq!(
@@ -518,4 +528,52 @@ proptest! {
         let _ = parse_single_example(&r, &spec());
         let _ = parse_example(&[r], &spec());
     }
+}
+
+#[test]
+fn tfrecord_to_parsed_batches_pipeline() {
+    // TFRecordDataset -> batch -> map(parse_example), and map(parse_single_example).
+    let want = &expected()["parse_example"];
+    let labels = i64s(&want["label"]);
+    let parser = ExampleParser::new(&spec()).unwrap();
+    let p = parser.clone();
+    let ds = tf_data::formats::TFRecordDataset::new([fixture("examples.tfrecord.gz")])
+        .compression(Compression::Gzip)
+        .build()
+        .batch(2, false)
+        .unwrap()
+        .map(move |e| p.parse_element(&e));
+    let batches = ds.collect().unwrap();
+    assert_eq!(batches.len(), 3);
+    let got: Vec<i64> = batches
+        .iter()
+        .flat_map(|b| {
+            b.field("label")
+                .unwrap()
+                .tensor()
+                .unwrap()
+                .to_vec::<i64>()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(got, labels);
+    assert_eq!(
+        batches[2].field("label").unwrap().tensor().unwrap().dims(),
+        &[1, 2]
+    );
+    let ds = tf_data::formats::TFRecordDataset::new([fixture("examples.tfrecord")])
+        .build()
+        .map(move |e| parser.parse_element(&e));
+    let singles = ds.collect().unwrap();
+    assert_eq!(singles.len(), 5);
+    assert_eq!(
+        singles[4]
+            .field("label")
+            .unwrap()
+            .tensor()
+            .unwrap()
+            .to_vec::<i64>()
+            .unwrap(),
+        labels[8..]
+    );
 }

@@ -209,7 +209,7 @@ fn parallel_map_bounds_work_in_flight() {
     let calls = Arc::new(AtomicUsize::new(0));
     let c = calls.clone();
     let n = 2;
-    let ds = range(1000)
+    let ds = range(100_000)
         .map_with(
             move |e| {
                 c.fetch_add(1, Ordering::SeqCst);
@@ -223,11 +223,41 @@ fn parallel_map_bounds_work_in_flight() {
     it.next().unwrap().unwrap();
     std::thread::sleep(Duration::from_millis(200));
     let made = calls.load(Ordering::SeqCst);
+    // Workers claim chunks of up to 64 cheap elements; at most 2 * n chunks are in
+    // flight and as many again wait in the consumer's queue.
     assert!(
-        made <= 2 * n as usize + 1,
+        made <= 4 * n as usize * 64,
         "{made} calls with one element consumed"
     );
     assert!(made >= 2, "workers should run ahead ({made} calls)");
+}
+
+#[test]
+fn slow_functions_are_not_claimed_in_chunks() {
+    // With a slow function, chunks stay at one element: at most 4n calls are made
+    // while the consumer holds back.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let n = 2;
+    let ds = range(1000)
+        .map_with(
+            move |e| {
+                c.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(2));
+                Ok(e)
+            },
+            MapOptions::new().num_parallel_calls(n),
+        )
+        .unwrap();
+    calls.store(0, Ordering::SeqCst);
+    let mut it = ds.iter().unwrap();
+    it.next().unwrap().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let made = calls.load(Ordering::SeqCst);
+    assert!(
+        made <= 4 * n as usize + 1,
+        "{made} calls with one element consumed"
+    );
 }
 
 #[test]

@@ -96,7 +96,7 @@ fn unbatch_rejects_scalars_and_mismatched_components() {
         ]),
     );
     let err = ds.unbatch().unwrap().collect().unwrap_err().to_string();
-    assert!(err.contains("same batch size"), "{err}");
+    assert!(err.contains("different first dimensions"), "{err}");
 }
 
 #[test]
@@ -430,4 +430,103 @@ fn string_scalars_round_trip() {
     let ds = Dataset::from_tensors(s).repeat(2).batch(2, true).unwrap();
     assert_eq!(ds.element_spec(), ElementSpec::strings(vec![Some(2)]));
     assert_eq!(values(&ds), vec![serde_json::json!(["hello", "hello"])]);
+}
+
+#[test]
+fn functions_that_panic_on_placeholders_still_work() {
+    // The trace panics (to_vec of a symbolic tensor, unwrapped); iteration is fine.
+    let ds = range(3).map(|x| {
+        let v = x.tensor()?.to_vec::<i64>().unwrap();
+        Ok(Tensor::from_scalar(v[0] * 3))
+    });
+    assert_eq!(ds.element_spec(), ElementSpec::Unknown);
+    assert_eq!(ints(&ds), vec![0, 3, 6]);
+    // Nested traces: a flat_map whose datasets map with such a function.
+    let nested = range(2).flat_map(|x| {
+        Ok(Dataset::from_tensors(x).map(|y| {
+            let v = y.tensor()?.to_vec::<i64>().unwrap();
+            Ok(Tensor::from_scalar(v[0] + 10))
+        }))
+    });
+    assert_eq!(ints(&nested), vec![10, 11]);
+}
+
+/// range(10) whose element 4 is an error (like a map function failing on it).
+fn with_error_at_4() -> Dataset {
+    range(10).map(|x| {
+        if x.tensor()?.scalar::<i64>()? == 4 {
+            Err(Error::invalid("Check", "element is 4"))
+        } else {
+            Ok(x)
+        }
+    })
+}
+
+/// One epoch with error items as "E" (TensorFlow's iteration with try/except, default
+/// optimizations off, gives the same sequences).
+fn with_errors(ds: &Dataset) -> Vec<String> {
+    ds.iter()
+        .unwrap()
+        .map(|r| match r {
+            Ok(e) => to_json(&e).to_string(),
+            Err(_) => "E".to_string(),
+        })
+        .collect()
+}
+
+#[test]
+fn error_items_flow_like_tensorflow() {
+    let ds = with_error_at_4;
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        with_errors(&ds().batch(3, false).unwrap()),
+        s(&["[0,1,2]", "E", "[5,6,7]", "[8,9]"])
+    );
+    assert_eq!(
+        with_errors(&ds().padded_batch(3, None, None, false).unwrap()),
+        s(&["[0,1,2]", "E", "[5,6,7]", "[8,9]"])
+    );
+    assert_eq!(
+        with_errors(&ds().take(6)),
+        s(&["0", "1", "2", "3", "E", "5", "6"])
+    );
+    assert_eq!(
+        with_errors(&ds().take(6).repeat(2)),
+        s(&[
+            "0", "1", "2", "3", "E", "5", "6", "0", "1", "2", "3", "E", "5", "6"
+        ])
+    );
+    assert_eq!(
+        with_errors(&ds().filter(|x| Ok(x.tensor()?.scalar::<i64>()? % 2 == 0))),
+        s(&["0", "2", "E", "6", "8"])
+    );
+    assert_eq!(
+        with_errors(&ds().batch(2, false).unwrap().unbatch().unwrap()),
+        s(&["0", "1", "2", "3", "E", "5", "6", "7", "8", "9"])
+    );
+    assert_eq!(with_errors(&ds().enumerate(0))[4..6], s(&["E", "[5,5]"]));
+    assert_eq!(
+        with_errors(&Dataset::zip([ds(), Dataset::range(100, 110, 1).unwrap()]))[3..6],
+        s(&["[3,103]", "E", "[5,105]"])
+    );
+    assert_eq!(
+        with_errors(&ds().concatenate(&range(2)).unwrap()),
+        s(&["0", "1", "2", "3", "E", "5", "6", "7", "8", "9", "0", "1"])
+    );
+    assert_eq!(
+        with_errors(&ds().prefetch(2).unwrap()),
+        s(&["0", "1", "2", "3", "E", "5", "6", "7", "8", "9"])
+    );
+    // Windows that contain the error fail (TensorFlow with ignore_errors keeps
+    // [0,1,2] [1,2,3] [5,6,7] [6,7,8] [7,8,9]).
+    let w = ds()
+        .window(3, Some(1), 1, true)
+        .unwrap()
+        .flat_map(|w| w.dataset()?.batch(3, false));
+    assert_eq!(
+        with_errors(&w),
+        s(&[
+            "[0,1,2]", "[1,2,3]", "E", "E", "E", "[5,6,7]", "[6,7,8]", "[7,8,9]"
+        ])
+    );
 }

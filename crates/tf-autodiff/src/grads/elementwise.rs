@@ -1,17 +1,21 @@
 //! Gradients of elementwise ops, following TensorFlow's `math_grad.py` and `nn_grad.py`:
 //! arithmetic with broadcasting (`binary`), unary math (`unary`), activations
-//! (`activation`), and selection/clipping (`select`).
+//! (`activation`), selection/clipping (`select`), and the fused backprop ops
+//! `ReluGrad`/`TanhGrad`/`SigmoidGrad` (`backprop`).
 //!
 //! Every gradient is written with tf-core ops on the recorded inputs and outputs, so
 //! it is itself differentiable: gradients that reuse an op's output (`tanh' = 1 - y²`,
 //! `sigmoid' = y (1 - y)`, `exp' = y`, as TensorFlow's `TanhGrad`, `SigmoidGrad`, ...
-//! do) send their own gradient back through the recorded forward node.
+//! do) send their own gradient back through the recorded forward node. `Relu`, `Tanh`
+//! and `Sigmoid`, which a training step differentiates every time, use tf-core's fused
+//! one-pass `ReluGrad`/`TanhGrad`/`SigmoidGrad` ops, whose own gradients are here too.
 //!
 //! Kinks take TensorFlow's values: `relu'(0) = 0`, `abs'(0) = sign(0) = 0`,
 //! `Maximum`/`Minimum` ties go to `x`; `Sign` has a zero gradient and `Round`, `Floor`,
 //! `Ceil`, `FloorDiv` return no gradient (`None`), as TensorFlow registers them.
 
 mod activation;
+mod backprop;
 mod binary;
 mod select;
 mod unary;
@@ -53,4 +57,5 @@ pub(super) fn register() {
     unary::register();
     activation::register();
     select::register();
+    backprop::register();
 }

@@ -182,6 +182,23 @@ pub fn cases(name: &str, r: &mut StdRng) -> Option<Vec<Case>> {
                 none(),
             ),
         ],
+        // The fused backprop ops: (gradients, features) and (y, dy).
+        "ReluGrad" => vec![
+            Case::new("matrix", vec![any(r, &[2, 3]), nonzero(r, &[2, 3])], none()),
+            Case::new("scalar", vec![any(r, &[]), nonzero(r, &[])], none()),
+        ],
+        "TanhGrad" | "SigmoidGrad" => vec![
+            Case::new(
+                "matrix",
+                vec![uniform(r, &[2, 3], -0.95, 0.95), any(r, &[2, 3])],
+                none(),
+            ),
+            Case::new(
+                "scalar",
+                vec![uniform(r, &[], 0.05, 0.95), any(r, &[])],
+                none(),
+            ),
+        ],
         "Cast" => vec![
             Case::new(
                 "f64 -> f32",

@@ -29,7 +29,7 @@ pub use compression::Compression;
 pub use csv::{CsvColumn, CsvDataset};
 pub use example::{
     Example, ExampleParser, Feature, FeatureList, FeatureLists, FeatureSpec, FeatureType, Features,
-    OrderedMap, SequenceExample, parse_example, parse_single_example,
+    OrderedMap, SequenceExample, parse_example, parse_single_example, sparse_to_dense,
 };
 pub use idx::{idx_dataset, read_idx, write_idx};
 pub use image::{

@@ -142,7 +142,8 @@ impl Dataset {
     ///
     /// Like TensorFlow, `f` is traced once here with symbolic placeholders to infer
     /// the [`element_spec`](Dataset::element_spec); if that fails (the function reads
-    /// values) the spec is [`ElementSpec::Unknown`] — give it with
+    /// values, errs or panics on the placeholders; such a panic is caught and not
+    /// printed) the spec is [`ElementSpec::Unknown`] — give it with
     /// [`MapOptions::output_spec`] when it matters.
     pub fn map<F, R>(&self, f: F) -> Dataset
     where
@@ -161,8 +162,10 @@ impl Dataset {
     }
 
     /// `Dataset.map(f, num_parallel_calls, deterministic)`. With `num_parallel_calls`
-    /// the function runs on that many worker threads with at most twice as many
-    /// elements in flight; results keep the input order unless `deterministic(false)`.
+    /// the function runs on that many worker threads, each claiming a chunk of
+    /// elements sized to its cost (one for slow functions, up to 64 for cheap ones) with
+    /// a bounded number in flight; results keep the input order unless
+    /// `deterministic(false)`.
     /// Workers stop when the iterator is dropped.
     ///
     /// Errors when `num_parallel_calls` is neither positive nor `AUTOTUNE`.

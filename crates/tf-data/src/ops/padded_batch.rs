@@ -373,10 +373,9 @@ fn pad_tensors(
             Some(v) => v.scalar::<T>()?,
             None => <T as tf_core::Element>::ZERO,
         };
-        let mut out: Vec<T> = Vec::new();
-        out.try_reserve_exact(total)
-            .map_err(|_| Error::exhausted(OP, format!("cannot allocate a padded batch of shape {shape}")))?;
-        out.resize(total, fill);
+        let out_shape = shape.clone();
+        let mut out: Vec<T> = tf_core::kernels::alloc::alloc_filled(total, fill)
+            .map_err(|_| Error::exhausted(OP, format!("cannot allocate a padded batch of shape {out_shape}")))?;
         for (t, dst) in ts.iter().zip(out.chunks_mut(block.max(1))) {
             let host = t.to_host()?;
             let data = host.host_data::<T>()?;

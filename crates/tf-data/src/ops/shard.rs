@@ -44,7 +44,9 @@ impl DatasetSource for Shard {
 
 impl Dataset {
     /// `Dataset.shard(num_shards, index)`: the elements at positions
-    /// `index, index + num_shards, ...` (for one worker of several).
+    /// `index, index + num_shards, ...` (for one worker of several). An error item at
+    /// any position is passed on and the positions stay aligned (TensorFlow also
+    /// reports it but then shifts to other positions).
     ///
     /// Errors unless `num_shards >= 1` and `index < num_shards`.
     pub fn shard(&self, num_shards: u64, index: u64) -> Result<Dataset> {

@@ -16,11 +16,21 @@ impl DatasetSource for Take {
         match self.count {
             None => self.input.iter(),
             Some(0) => Ok(Box::new(std::iter::empty())),
-            Some(n) => Ok(Box::new(
-                self.input
-                    .iter()?
-                    .take(usize::try_from(n).unwrap_or(usize::MAX)),
-            )),
+            Some(n) => {
+                let mut input = self.input.iter()?;
+                let mut left = n;
+                // As in TensorFlow, error items pass through without counting.
+                Ok(Box::new(std::iter::from_fn(move || {
+                    if left == 0 {
+                        return None;
+                    }
+                    let item = input.next()?;
+                    if item.is_ok() {
+                        left -= 1;
+                    }
+                    Some(item)
+                })))
+            }
         }
     }
     fn cardinality(&self) -> Cardinality {
@@ -91,7 +101,8 @@ impl DatasetSource for Skip {
 
 impl Dataset {
     /// `Dataset.take(count)`: the first `count` elements; a negative count (`-1`)
-    /// takes all of them.
+    /// takes all of them. Error items are passed on and do not count (as in
+    /// TensorFlow).
     pub fn take(&self, count: i64) -> Dataset {
         Dataset::new(Take {
             input: self.clone(),
@@ -100,7 +111,8 @@ impl Dataset {
     }
 
     /// `Dataset.skip(count)`: all but the first `count` elements; a negative count
-    /// (`-1`) skips everything. Errors met while skipping are passed on.
+    /// (`-1`) skips everything. An error met while skipping is passed on and counts as
+    /// a skipped element (TensorFlow loses its place instead and may end early).
     pub fn skip(&self, count: i64) -> Dataset {
         Dataset::new(Skip {
             input: self.clone(),

@@ -65,7 +65,7 @@ pub struct EarlyStopping {
     pub mode: Mode,
     /// A value to beat before patience resets.
     pub baseline: Option<f64>,
-    /// Restore the weights of the best epoch when stopping (or at the end).
+    /// Restore the weights of the best epoch when stopping early.
     pub restore_best_weights: bool,
     /// Epochs to wait before monitoring starts.
     pub start_from_epoch: usize,
@@ -165,15 +165,11 @@ impl Callback for EarlyStopping {
         if self.wait >= self.patience && epoch > 0 {
             self.stopped_epoch = epoch;
             model.stop_training = true;
-        }
-        Ok(())
-    }
-
-    fn on_train_end(&mut self, model: &mut Model, _logs: &Logs) -> Result<()> {
-        if self.restore_best_weights
-            && let Some(w) = &self.best_weights
-        {
-            model.set_weights(w)?;
+            if self.restore_best_weights
+                && let Some(w) = &self.best_weights
+            {
+                model.set_weights(w)?;
+            }
         }
         Ok(())
     }

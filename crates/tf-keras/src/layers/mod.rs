@@ -14,7 +14,9 @@ mod normalization;
 mod pooling;
 mod reshaping;
 
-pub use self::conv::{Conv1D, Conv2D, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D};
+pub use self::conv::{
+    Conv1D, Conv2D, Conv2DTranspose, ConvPadding, DepthwiseConv2D, SeparableConv2D,
+};
 pub use self::core::{
     ActivationLayer, Dense, Dropout, Input, InputLayer, ReLU, Rescaling, Softmax,
 };

@@ -1,9 +1,11 @@
 //! Gradients of activations: `Relu`, `Relu6`, `LeakyRelu`, `Elu`, `Selu`, `Softplus`,
 //! `Softsign`, `Gelu` (both forms), `Silu`.
 //!
-//! The piecewise ones select with `where` like TensorFlow's `ReluGrad`, `Relu6Grad`,
-//! `LeakyReluGrad`, `EluGrad`, `SeluGrad` kernels, so the kink takes TensorFlow's value
-//! (`relu'(0) = 0`, `leaky_relu'(0) = alpha`, `relu6'(0) = relu6'(6) = 0`).
+//! `Relu` uses tf-core's fused `ReluGrad` op; the other piecewise ones select with
+//! `where` like TensorFlow's `Relu6Grad`, `LeakyReluGrad`, `EluGrad`, `SeluGrad`
+//! kernels, so every kink takes TensorFlow's value (`relu'(0) = 0`,
+//! `leaky_relu'(0) = alpha`, `relu6'(0) = relu6'(6) = 0`, `elu'(0) = 1`,
+//! `selu'(0) = scale`).
 
 use super::{Grads, keep_where, minus, plus, scale};
 use crate::grads::util::scalar_like;
@@ -22,12 +24,9 @@ fn above(t: &Tensor, v: f64) -> Result<Tensor> {
     ops::greater(t, &scalar_like(t, v)?)
 }
 
-/// `ReluGrad(g, y)`: `g` where `y > 0`, else 0.
+/// TensorFlow's `_ReluGrad`: `ReluGrad(g, y)` = `g · (y > 0)`, one fused pass.
 fn relu(c: &GradContext<'_>) -> Grads {
-    Ok(vec![Some(keep_where(
-        &above(c.output(0), 0.0)?,
-        &c.grad(0)?,
-    )?)])
+    Ok(vec![Some(ops::relu_grad(&c.grad(0)?, c.output(0))?)])
 }
 
 /// `Relu6Grad`: `g` where `0 < x < 6`, else 0.

@@ -3,9 +3,11 @@
 //! `Cos`, `Tanh`, `Sigmoid`, `Erf`, `Erfc`.
 //!
 //! Where TensorFlow's gradient uses the op's output (its `TanhGrad`, `SigmoidGrad`,
-//! `SqrtGrad`, `RsqrtGrad`, `ReciprocalGrad` kernels and `_ExpGrad`), so does this one.
+//! `SqrtGrad`, `RsqrtGrad`, `ReciprocalGrad` kernels and `_ExpGrad`), so does this one;
+//! `Tanh` and `Sigmoid` call tf-core's fused `TanhGrad`/`SigmoidGrad` ops, the others
+//! compose ordinary ops.
 
-use super::{Grads, minus, plus, scale};
+use super::{Grads, plus, scale};
 use crate::registry::{GradContext, register_gradient};
 use tf_core::{Result, Tensor, ops};
 
@@ -101,15 +103,14 @@ fn cos(c: &GradContext<'_>) -> Grads {
     times(c, ops::neg(&ops::sin(c.input(0))?))
 }
 
-/// TensorFlow's `TanhGrad(y, g)`: `g · (1 - y²)`.
+/// TensorFlow's `_TanhGrad`: `TanhGrad(y, g)` = `g · (1 - y²)`, one fused pass.
 fn tanh(c: &GradContext<'_>) -> Grads {
-    times(c, minus(1.0, &ops::square(c.output(0))?))
+    Ok(vec![Some(ops::tanh_grad(c.output(0), &c.grad(0)?)?)])
 }
 
-/// TensorFlow's `SigmoidGrad(y, g)`: `g · y (1 - y)`.
+/// TensorFlow's `_SigmoidGrad`: `SigmoidGrad(y, g)` = `g · y (1 - y)`, one fused pass.
 fn sigmoid(c: &GradContext<'_>) -> Grads {
-    let y = c.output(0);
-    times(c, ops::mul(y, &minus(1.0, y)?))
+    Ok(vec![Some(ops::sigmoid_grad(c.output(0), &c.grad(0)?)?)])
 }
 
 /// `2/√π · exp(-x²)`, the derivative of `erf`.

@@ -17,9 +17,11 @@
 //! | `compare` | Equal NotEqual Less LessEqual Greater GreaterEqual LogicalAnd LogicalOr LogicalNot |
 //! | `select` | SelectV2 ClipByValue |
 //! | `cast` | Cast |
+//! | `backprop` | ReluGrad TanhGrad SigmoidGrad (fused activation gradients) |
 
 mod activation;
 mod arith;
+mod backprop;
 mod binary;
 mod cast;
 mod compare;
@@ -32,6 +34,7 @@ mod unary;
 
 pub use activation::*;
 pub use arith::Arith;
+pub use backprop::*;
 pub use binary::*;
 pub use cast::*;
 pub use compare::*;
@@ -51,16 +54,18 @@ pub(crate) static OPS: &[&OpDef] = &{
         + binary::OPS.len()
         + compare::OPS.len()
         + select::OPS.len()
-        + cast::OPS.len();
+        + cast::OPS.len()
+        + backprop::OPS.len();
     let mut all: [&OpDef; N] = [&cast::CAST; N];
     let mut i = 0;
-    let lists: [&[&OpDef]; 6] = [
+    let lists: [&[&OpDef]; 7] = [
         unary::OPS,
         activation::OPS,
         binary::OPS,
         compare::OPS,
         select::OPS,
         cast::OPS,
+        backprop::OPS,
     ];
     let mut l = 0;
     while l < lists.len() {

@@ -5,7 +5,9 @@ mod parse;
 mod types;
 mod wire;
 
-pub use parse::{ExampleParser, FeatureSpec, FeatureType, parse_example, parse_single_example};
+pub use parse::{
+    ExampleParser, FeatureSpec, FeatureType, parse_example, parse_single_example, sparse_to_dense,
+};
 pub use types::{
     Example, Feature, FeatureList, FeatureLists, Features, OrderedMap, SequenceExample,
 };

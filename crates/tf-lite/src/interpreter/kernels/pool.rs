@@ -1,0 +1,166 @@
+//! MAX_POOL_2D and AVERAGE_POOL_2D, float32 and int8 (int8 keeps the input's
+//! quantization; averages round half away from zero as TensorFlow Lite does).
+
+use super::conv::Geometry;
+use super::{Io, Kernel, PrepareCtx, Prepared, activation_range_f32};
+use crate::error::Result;
+use crate::format::{BuiltinOperator, BuiltinOptions, TensorType};
+use crate::interpreter::quant::activation_range_i8;
+
+struct Pool<T> {
+    g: Geometry,
+    max: bool,
+    lo: T,
+    hi: T,
+}
+
+/// Visits every output pixel with the input pixels its window covers (padding skipped).
+#[inline(always)]
+fn for_each_window(g: &Geometry, mut f: impl FnMut(usize, &mut dyn FnMut(&mut dyn FnMut(usize)))) {
+    let mut o = 0;
+    for b in 0..g.batch {
+        for oy in 0..g.out_h {
+            for ox in 0..g.out_w {
+                let mut visit = |inner: &mut dyn FnMut(usize)| {
+                    for ky in 0..g.k_h {
+                        let Some(iy) = g.iy(oy, ky) else { continue };
+                        for kx in 0..g.k_w {
+                            let Some(ix) = g.ix(ox, kx) else { continue };
+                            inner(((b * g.in_h + iy) * g.in_w + ix) * g.in_c);
+                        }
+                    }
+                };
+                f(o, &mut visit);
+                o += g.in_c;
+            }
+        }
+    }
+}
+
+impl Kernel for Pool<f32> {
+    fn run(&self, io: &mut Io<'_>) -> Result<()> {
+        let x = io.input::<f32>(0)?;
+        let out = io.output::<f32>(0)?;
+        let c = self.g.in_c;
+        for_each_window(&self.g, |o, visit| {
+            let acc = &mut out[o..o + c];
+            acc.fill(if self.max { f32::NEG_INFINITY } else { 0.0 });
+            let mut count = 0usize;
+            visit(&mut |i| {
+                let px = &x[i..i + c];
+                if self.max {
+                    for (a, &v) in acc.iter_mut().zip(px) {
+                        *a = a.max(v);
+                    }
+                } else {
+                    for (a, &v) in acc.iter_mut().zip(px) {
+                        *a += v;
+                    }
+                }
+                count += 1;
+            });
+            let inv = if self.max || count == 0 {
+                1.0
+            } else {
+                1.0 / count as f32
+            };
+            for a in acc.iter_mut() {
+                let v = if self.max { *a } else { *a * inv };
+                *a = v.clamp(self.lo, self.hi);
+            }
+        });
+        Ok(())
+    }
+}
+
+struct PoolI8 {
+    g: Geometry,
+    max: bool,
+    lo: i32,
+    hi: i32,
+}
+
+impl Kernel for PoolI8 {
+    fn run(&self, io: &mut Io<'_>) -> Result<()> {
+        let x = io.input::<i8>(0)?;
+        let out = io.output::<i8>(0)?;
+        let acc = io.scratch::<i32>()?;
+        let c = self.g.in_c;
+        let acc = &mut acc[..c];
+        for_each_window(&self.g, |o, visit| {
+            acc.fill(if self.max { i32::from(i8::MIN) } else { 0 });
+            let mut count = 0i32;
+            visit(&mut |i| {
+                let px = &x[i..i + c];
+                if self.max {
+                    for (a, &v) in acc.iter_mut().zip(px) {
+                        *a = (*a).max(i32::from(v));
+                    }
+                } else {
+                    for (a, &v) in acc.iter_mut().zip(px) {
+                        *a += i32::from(v);
+                    }
+                }
+                count += 1;
+            });
+            for (d, &a) in out[o..o + c].iter_mut().zip(acc.iter()) {
+                let v = if self.max || count == 0 {
+                    a
+                } else if a > 0 {
+                    (a + count / 2) / count
+                } else {
+                    (a - count / 2) / count
+                };
+                *d = v.clamp(self.lo, self.hi) as i8;
+            }
+        });
+        Ok(())
+    }
+}
+
+pub(crate) fn prepare(ctx: &mut PrepareCtx<'_>) -> Result<Prepared> {
+    let BuiltinOptions::Pool2DOptions(o) = ctx.options else {
+        return Err(ctx.err("missing Pool2DOptions"));
+    };
+    let o = (**o).clone();
+    let max = ctx.op == BuiltinOperator::MAX_POOL_2D;
+    let input = ctx.input(0)?.clone();
+    let k = |v: i32, what: &str| {
+        usize::try_from(v)
+            .ok()
+            .filter(|&v| v > 0)
+            .ok_or_else(|| ctx.err(format!("{what} must be positive, got {v}")))
+    };
+    let kh = k(o.filter_height, "filter_height")?;
+    let kw = k(o.filter_width, "filter_width")?;
+    let g = Geometry::new(
+        ctx,
+        &input.shape,
+        (kh, kw),
+        (o.stride_h, o.stride_w),
+        (1, 1),
+        o.padding,
+    )?;
+    ctx.set_output_shape(0, vec![g.batch, g.out_h, g.out_w, g.in_c])?;
+    match input.ty {
+        TensorType::FLOAT32 => {
+            ctx.expect_output_type(0, TensorType::FLOAT32)?;
+            let (lo, hi) = activation_range_f32(ctx, o.fused_activation_function)?;
+            Prepared::new(Pool { g, max, lo, hi })
+        }
+        TensorType::INT8 => {
+            ctx.expect_output_type(0, TensorType::INT8)?;
+            let who = ctx.who();
+            let (si, zi) = input.qparams(&who)?;
+            let (so, zo) = ctx.output(0)?.qparams(&who)?;
+            if si != so || zi != zo {
+                return Err(ctx.unsupported(format!(
+                    "int8 pooling that changes quantization ({si}, {zi}) -> ({so}, {zo})"
+                )));
+            }
+            let (lo, hi) = activation_range_i8(o.fused_activation_function, so, zo);
+            Prepared::with_scratch(PoolI8 { g, max, lo, hi }, g.in_c * 4)
+        }
+        ty => Err(ctx.unsupported(format!("input type {}", crate::format::type_name(ty)))),
+    }
+}
