@@ -196,3 +196,69 @@ fn second_derivative_of_the_variance() {
         );
     }
 }
+
+#[test]
+fn second_derivatives_of_reductions() {
+    // H v of x -> <op(x), w> against a central difference of the gradient.
+    let x = t(&[0.3, -1.2, 2.0, 0.7, 1.1, -0.4], &[2, 3]);
+    let v = t(&[1.0, 0.5, -2.0, 0.25, -0.75, 1.5], &[2, 3]);
+    let w = t(&[0.5, -1.5], &[2]);
+    let cases: Vec<(&str, Box<dyn Fn(&Tensor) -> Tensor>)> = vec![
+        (
+            "logsumexp",
+            Box::new(|x| ops::reduce_logsumexp(x, Some(&[1]), false).unwrap()),
+        ),
+        (
+            "prod",
+            Box::new(|x| ops::reduce_prod(x, Some(&[1]), false).unwrap()),
+        ),
+        (
+            "variance",
+            Box::new(|x| ops::moments(x, Some(&[1]), false).unwrap().1),
+        ),
+        (
+            "mean of squares",
+            Box::new(|x| {
+                ops::moments(&ops::mul(x, x).unwrap(), Some(&[1]), false)
+                    .unwrap()
+                    .0
+            }),
+        ),
+        (
+            "max of squares",
+            Box::new(|x| ops::reduce_max(&ops::mul(x, x).unwrap(), Some(&[1]), false).unwrap()),
+        ),
+    ];
+    for (name, op) in &cases {
+        let outer = GradientTape::new();
+        outer.watch(&x);
+        let inner = GradientTape::new();
+        inner.watch(&x);
+        let y = op(&x);
+        let g = inner
+            .gradient_with(&y, &[&x], Some(&w), UnconnectedGradients::None)
+            .unwrap()
+            .remove(0)
+            .unwrap();
+        let gv = ops::reduce_sum(&ops::mul(&g, &v).unwrap(), None, false).unwrap();
+        let hv = vals(&outer.gradient(&gv, &[&x]).unwrap().remove(0).unwrap());
+        let h = 1e-5;
+        let at = |s: f64| {
+            let xs: Vec<f64> = vals(&x)
+                .iter()
+                .zip(vals(&v))
+                .map(|(a, b)| a + s * b)
+                .collect();
+            grad(op, &t(&xs, &[2, 3]), &w)
+        };
+        let (gp, gm) = (at(h), at(-h));
+        for i in 0..6 {
+            let fd = (gp[i] - gm[i]) / (2.0 * h);
+            assert!(
+                (hv[i] - fd).abs() < 1e-6,
+                "{name}: Hv[{i}] = {}, finite difference {fd}",
+                hv[i]
+            );
+        }
+    }
+}

@@ -191,6 +191,29 @@ fn check_hvp(sparse: bool) {
     }
 }
 
+/// The same product with the loss as Keras computes it: `reduce_mean` of the losses and
+/// a plain `gradient` call (the mean's own gradient is then part of the graph the
+/// outer tape differentiates).
+#[test]
+fn hessian_vector_product_through_reduce_mean() {
+    let model = Model::new(5, false);
+    let mut r = StdRng::seed_from_u64(4);
+    let w = uniform(&mut r, &[FEATURES, CLASSES], -1.0, 1.0);
+    let v = uniform(&mut r, &[FEATURES, CLASSES], -1.0, 1.0);
+    let outer = GradientTape::new();
+    outer.watch(&w);
+    let inner = GradientTape::new();
+    inner.watch(&w);
+    let loss = ops::reduce_mean(&model.losses(&w), None, false).unwrap();
+    let g = inner.gradient(&loss, &[&w]).unwrap().remove(0).unwrap();
+    let gv = ops::reduce_sum(&ops::mul(&g, &v).unwrap(), None, false).unwrap();
+    let hv = outer.gradient(&gv, &[&w]).unwrap().remove(0).unwrap();
+    let closed = model.hvp_closed_form(&w, &v);
+    for (i, (a, b)) in hv.to_vec::<f64>().unwrap().iter().zip(&closed).enumerate() {
+        assert!((a - b).abs() <= 1e-12, "Hv[{i}] = {a}, closed form {b}");
+    }
+}
+
 #[test]
 fn hessian_vector_product_of_softmax_cross_entropy() {
     check_hvp(false);

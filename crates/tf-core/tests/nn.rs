@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{assert_close, layouts, random_tensor, rng, tensor_from_f64};
+use common::{assert_close, layouts, random_tensor, rng, round_to, tensor_from_f64};
 use rand::Rng;
 use tf_core::{DType, Tensor, ops};
 
@@ -1006,4 +1006,126 @@ fn fused_batch_norm_training_uses_batch_statistics() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("FusedBatchNormV3") && e.contains("mean"), "{e}");
+}
+
+/// Naive FusedBatchNormGradV3 over every axis but `axis`: `(dx, dscale, doffset)`.
+#[allow(clippy::too_many_arguments)]
+fn naive_bn_grad(
+    g: &[f64],
+    x: &[f64],
+    dims: &[usize],
+    axis: usize,
+    scale: &[f64],
+    mean: &[f64],
+    var: &[f64],
+    eps: f64,
+    training: bool,
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let inner: usize = dims[axis + 1..].iter().product();
+    let c = dims[axis];
+    let ch = |i: usize| (i / inner) % c;
+    let n = (x.len() / c) as f64;
+    let inv: Vec<f64> = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
+    let xhat = |i: usize| (x[i] - mean[ch(i)]) * inv[ch(i)];
+    let (mut sg, mut sgx) = (vec![0.0; c], vec![0.0; c]);
+    for i in 0..x.len() {
+        sg[ch(i)] += g[i];
+        sgx[ch(i)] += g[i] * xhat(i);
+    }
+    let dx = (0..x.len())
+        .map(|i| {
+            let k = ch(i);
+            if training {
+                scale[k] * inv[k] * (g[i] - sg[k] / n - xhat(i) * sgx[k] / n)
+            } else {
+                g[i] * scale[k] * inv[k]
+            }
+        })
+        .collect();
+    (dx, sgx, sg)
+}
+
+#[test]
+fn fused_batch_norm_grad_matches_the_formulas() {
+    let mut r = rng(9);
+    for (fmt, dims, axis) in [
+        ("NHWC", [2usize, 3, 2, 4], 3usize),
+        ("NCHW", [2, 4, 3, 2], 1),
+        ("NHWC", [4, 16, 16, 4], 3),
+    ] {
+        for dt in [DType::F64, DType::F32, DType::BF16] {
+            for training in [true, false] {
+                let u = if dt == DType::F64 {
+                    DType::F64
+                } else {
+                    DType::F32
+                };
+                let x = random_tensor(&mut r, dt, &dims);
+                let g = random_tensor(&mut r, dt, &dims);
+                let p = |r: &mut rand::rngs::StdRng, lo: f64| -> Vec<f64> {
+                    (0..4).map(|_| r.random_range(lo..2.0)).collect()
+                };
+                let (sv, mv, vv) = (p(&mut r, 0.5), p(&mut r, -1.0), p(&mut r, 0.1));
+                let (s, m, v) = (
+                    tensor_from_f64(&sv, u, &[4]),
+                    tensor_from_f64(&mv, u, &[4]),
+                    tensor_from_f64(&vv, u, &[4]),
+                );
+                let (sv, mv, vv) = (
+                    s.to_f64_vec().unwrap(),
+                    m.to_f64_vec().unwrap(),
+                    v.to_f64_vec().unwrap(),
+                );
+                let (gx, xv) = (g.to_f64_vec().unwrap(), x.to_f64_vec().unwrap());
+                let eps = 1e-3;
+                let eps_u = tensor_from_f64(&[eps], u, &[1]).to_f64_vec().unwrap()[0];
+                let (dx, ds, db) =
+                    naive_bn_grad(&gx, &xv, &dims, axis, &sv, &mv, &vv, eps_u, training);
+                let t = rtol(dt) * 10.0;
+                let what = format!("{fmt} {dt} training={training} {dims:?}");
+                for (gl, xl) in layouts(&g).iter().zip(layouts(&x)) {
+                    let (a, b, c) =
+                        ops::fused_batch_norm_grad(gl, &xl, &s, &m, &v, eps, fmt, training)
+                            .unwrap();
+                    assert_close(&a, &round_to(dt, &dx), &dims, t, t * 10.0, &what);
+                    assert_close(&b, &ds, &[4], t, t * 10.0, &what);
+                    assert_close(&c, &db, &[4], t, t * 10.0, &what);
+                }
+            }
+        }
+    }
+    let x = Tensor::zeros([1, 2, 2, 3], DType::F32).unwrap();
+    let p = Tensor::ones([3], DType::F32).unwrap();
+    let e = ops::fused_batch_norm_grad(
+        &x,
+        &x,
+        &p,
+        &p,
+        &Tensor::ones([4], DType::F32).unwrap(),
+        1e-3,
+        "NHWC",
+        true,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("FusedBatchNormGradV3") && e.contains("reserve_space_2") && e.contains("[4]"),
+        "{e}"
+    );
+    let e = ops::fused_batch_norm_grad(
+        &Tensor::zeros([1, 2, 2, 4], DType::F32).unwrap(),
+        &x,
+        &p,
+        &p,
+        &p,
+        1e-3,
+        "NHWC",
+        true,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("FusedBatchNormGradV3") && e.contains("[1,2,2,4]"),
+        "{e}"
+    );
 }

@@ -7,6 +7,7 @@
 
 use super::util::{scalar_like, unbroadcast};
 use crate::registry::{GradContext, register_gradient};
+use crate::tape::GradientTape;
 use tf_core::{DType, Error, Result, Tensor, ops};
 
 type Grads = Result<Vec<Option<Tensor>>>;
@@ -178,56 +179,138 @@ fn per_channel_count(x: &Tensor, ch: &Channels, dtype: DType) -> Result<Tensor> 
     ch.sum(&ops::ones_like(&ops::cast(x, dtype)?)?)
 }
 
-/// `FusedBatchNormV3` (`_FusedBatchNormGrad`). Inference: `dx = g * scale *
-/// rsqrt(var + eps)`, `dscale = sum(g * (x - mean) * rsqrt(var + eps))`, `doffset =
-/// sum(g)`. Training (batch statistics from the reserve spaces): `dx = scale * inv *
-/// (g - mean(g) - x̂ * mean(g * x̂))`, `dscale = sum(g * x̂)`, `doffset = sum(g)`. The
-/// `mean`/`variance` inputs get no gradient, as in TensorFlow. In training mode the
-/// batch-statistic outputs (running mean/variance, reserve spaces) also pass their
-/// gradients on to `x` (TensorFlow drops them; they are zero unless differentiated).
-fn fused_batch_norm(c: &GradContext<'_>) -> Grads {
-    let x = c.input(0);
-    let scale = c.input(1);
-    let u = scale.dtype();
-    let training = c.attrs.bool("is_training").unwrap_or(true);
-    let ch = Channels::new(x.rank(), bn_channel_axis(c, x.rank())?);
-    let to_u = |t: &Tensor| -> Result<Tensor> {
-        if t.dtype() == u {
+/// A recorded fused batch norm (or its gradient op): what both gradients read.
+struct FusedBn<'c> {
+    x: &'c Tensor,
+    scale: &'c Tensor,
+    eps: f64,
+    format: &'c str,
+    training: bool,
+    ch: Channels,
+}
+
+impl<'c> FusedBn<'c> {
+    fn new(c: &'c GradContext<'c>, x: &'c Tensor, scale: &'c Tensor) -> Result<FusedBn<'c>> {
+        Ok(FusedBn {
+            x,
+            scale,
+            eps: c.attrs.float("epsilon").unwrap_or(1e-3),
+            format: c.attrs.str("data_format").unwrap_or("NHWC"),
+            training: c.attrs.bool("is_training").unwrap_or(true),
+            ch: Channels::new(x.rank(), bn_channel_axis(c, x.rank())?),
+        })
+    }
+
+    /// `t` in the statistics' dtype.
+    fn to_u(&self, t: &Tensor) -> Result<Tensor> {
+        if t.dtype() == self.scale.dtype() {
             Ok(t.clone())
         } else {
-            ops::cast(t, u)
+            ops::cast(t, self.scale.dtype())
         }
-    };
-    let (xu, g) = (to_u(x)?, to_u(&c.grad(0)?)?);
-    let eps = scalar_like(scale, c.attrs.float("epsilon").unwrap_or(1e-3))?;
-    let (mean, var) = if training {
+    }
+
+    /// `FusedBatchNormGradV3`'s outputs composed of tf-core ops (the same formulas):
+    /// what differentiating the fused gradient op goes through.
+    fn composed_backward(
+        &self,
+        g: &Tensor,
+        mean: &Tensor,
+        var: &Tensor,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        let (ch, u) = (&self.ch, self.scale.dtype());
+        let (xu, g) = (self.to_u(self.x)?, self.to_u(g)?);
+        let eps = scalar_like(self.scale, self.eps)?;
+        let inv = ops::rsqrt(&ops::add(var, &eps)?)?;
+        let xhat = ops::mul(&ops::sub(&xu, &ch.bc(mean)?)?, &ch.bc(&inv)?)?;
+        let sum_g = ch.sum(&g)?;
+        let sum_gx = ch.sum(&ops::mul(&g, &xhat)?)?;
+        let a = ch.bc(&ops::mul(self.scale, &inv)?)?;
+        let mut dx = if self.training {
+            let n = per_channel_count(self.x, ch, u)?;
+            let centered = ops::sub(
+                &ops::sub(&g, &ch.bc(&ops::real_div(&sum_g, &n)?)?)?,
+                &ops::mul(&xhat, &ch.bc(&ops::real_div(&sum_gx, &n)?)?)?,
+            )?;
+            ops::mul(&a, &centered)?
+        } else {
+            ops::mul(&g, &a)?
+        };
+        if dx.dtype() != self.x.dtype() {
+            dx = ops::cast(&dx, self.x.dtype())?;
+        }
+        Ok((dx, sum_gx, sum_g))
+    }
+}
+
+/// `FusedBatchNormV3` (`_FusedBatchNormGrad`), through the two-pass
+/// `FusedBatchNormGradV3` op.
+///
+/// Inference: `dx = g * scale * rsqrt(var + eps)`, `dscale = sum(g * (x - mean) *
+/// rsqrt(var + eps))`, `doffset = sum(g)`. Training (batch statistics from the reserve
+/// spaces): `dx = scale * inv * (g - mean(g) - x̂ * mean(g * x̂))`, `dscale = sum(g *
+/// x̂)`, `doffset = sum(g)`. The `mean`/`variance` inputs get no gradient, as in
+/// TensorFlow. In training mode the batch-statistic outputs (running mean/variance,
+/// reserve spaces) also pass their gradients on to `x` (TensorFlow drops them; they
+/// are zero unless differentiated), which also makes second derivatives through the
+/// reserve spaces exact.
+fn fused_batch_norm(c: &GradContext<'_>) -> Grads {
+    let bn = FusedBn::new(c, c.input(0), c.input(1))?;
+    let (mean, var) = if bn.training {
         (c.output(3), c.output(4))
     } else {
         (c.input(3), c.input(4))
     };
-    let inv = ops::rsqrt(&ops::add(var, &eps)?)?;
-    let xhat = ops::mul(&ops::sub(&xu, &ch.bc(mean)?)?, &ch.bc(&inv)?)?;
-    let sum_g = ch.sum(&g)?;
-    let sum_gx = ch.sum(&ops::mul(&g, &xhat)?)?;
-    let a = ch.bc(&ops::mul(scale, &inv)?)?;
-    let mut dx = if training {
-        let n = per_channel_count(x, &ch, u)?;
-        let centered = ops::sub(
-            &ops::sub(&g, &ch.bc(&ops::real_div(&sum_g, &n)?)?)?,
-            &ops::mul(&xhat, &ch.bc(&ops::real_div(&sum_gx, &n)?)?)?,
-        )?;
-        let mut dx = ops::mul(&a, &centered)?;
-        if let Some(extra) = batch_stat_grads(c, &xu, mean, &n, &ch)? {
+    let (mut dx, dscale, doffset) = ops::fused_batch_norm_grad(
+        &c.grad(0)?,
+        bn.x,
+        bn.scale,
+        mean,
+        var,
+        bn.eps,
+        bn.format,
+        bn.training,
+    )?;
+    if bn.training {
+        let n = per_channel_count(bn.x, &bn.ch, bn.scale.dtype())?;
+        if let Some(extra) = batch_stat_grads(c, &bn.to_u(bn.x)?, mean, &n, &bn.ch)? {
+            let extra = if extra.dtype() == dx.dtype() {
+                extra
+            } else {
+                ops::cast(&extra, dx.dtype())?
+            };
             dx = ops::add(&dx, &extra)?;
         }
-        dx
-    } else {
-        ops::mul(&g, &a)?
-    };
-    if dx.dtype() != x.dtype() {
-        dx = ops::cast(&dx, x.dtype())?;
     }
-    Ok(vec![Some(dx), Some(sum_gx), Some(sum_g), None, None])
+    Ok(vec![Some(dx), Some(dscale), Some(doffset), None, None])
+}
+
+/// `FusedBatchNormGradV3` (inputs `g, x, scale, mean, variance, reserve_space_3`):
+/// differentiates the same formulas composed of tf-core ops under a local tape, so the
+/// fused op has exact second (and, through outer tapes, higher) derivatives.
+fn fused_batch_norm_grad(c: &GradContext<'_>) -> Grads {
+    let bn = FusedBn::new(c, c.input(1), c.input(2))?;
+    let (g, mean, var) = (c.input(0), c.input(3), c.input(4));
+    let tape = GradientTape::new();
+    for t in [g, bn.x, bn.scale, mean, var] {
+        tape.watch(t);
+    }
+    let (dx, dscale, doffset) = bn.composed_backward(g, mean, var)?;
+    let mut target: Option<Tensor> = None;
+    for (i, out) in [dx, dscale, doffset].iter().enumerate() {
+        let Some(gg) = connected(c, i) else { continue };
+        let term = bn.to_u(&ops::reduce_sum(&ops::mul(out, &gg)?, None, false)?)?;
+        target = Some(match target {
+            Some(t) => ops::add(&t, &term)?,
+            None => term,
+        });
+    }
+    let Some(target) = target else {
+        return Ok(vec![None; 6]);
+    };
+    let mut grads = tape.gradient(&target, &[g, bn.x, bn.scale, mean, var])?;
+    grads.push(None);
+    Ok(grads)
 }
 
 /// The gradient reaching `x` (in the statistics' dtype) through the training-mode
@@ -301,5 +384,6 @@ pub(super) fn register() {
     register_gradient(&ops::L2_NORMALIZE, l2_normalize);
     register_gradient(&ops::BATCH_NORMALIZATION, batch_normalization);
     register_gradient(&ops::FUSED_BATCH_NORM_V3, fused_batch_norm);
+    register_gradient(&ops::FUSED_BATCH_NORM_GRAD_V3, fused_batch_norm_grad);
     register_gradient(&ops::DROPOUT, dropout);
 }

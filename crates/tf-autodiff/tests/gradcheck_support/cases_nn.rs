@@ -184,6 +184,26 @@ pub fn cases(name: &str, r: &mut StdRng) -> Option<Vec<Case>> {
                 .only(&[0, 1, 2]),
             ]
         }
+        "FusedBatchNormGradV3" => {
+            let mut v = Vec::new();
+            for (format, dims) in [("NHWC", [2usize, 2, 2, 3]), ("NCHW", [2, 3, 2, 2])] {
+                for training in [true, false] {
+                    v.push(Case::new(
+                        format!("{format} training={training}"),
+                        vec![
+                            uniform(r, &dims, -1.0, 1.0),
+                            uniform(r, &dims, -2.0, 2.0),
+                            uniform(r, &[3], 0.5, 2.0),
+                            uniform(r, &[3], -1.0, 1.0),
+                            uniform(r, &[3], 0.5, 2.0),
+                            uniform(r, &[0], 0.0, 1.0),
+                        ],
+                        fused_attrs(format, training, 1.0),
+                    ));
+                }
+            }
+            v
+        }
         "Dropout" => vec![
             Case::new(
                 "rate 0",

@@ -9,6 +9,7 @@
 mod dropout;
 mod fastmath;
 mod fused_batch_norm;
+mod fused_batch_norm_grad;
 mod normalize;
 mod rows;
 mod softmax;
@@ -18,6 +19,7 @@ pub use dropout::{DROPOUT, dropout, dropout_with_mask};
 pub use fused_batch_norm::{
     FUSED_BATCH_NORM_V3, fused_batch_norm_inference, fused_batch_norm_training,
 };
+pub use fused_batch_norm_grad::{FUSED_BATCH_NORM_GRAD_V3, fused_batch_norm_grad};
 pub use normalize::{BATCH_NORMALIZATION, L2_NORMALIZE, batch_normalization, l2_normalize};
 pub use softmax::{LOG_SOFTMAX, SOFTMAX, log_softmax, softmax};
 pub use xent::{
@@ -36,5 +38,6 @@ pub(crate) static OPS: &[&OpDef] = &[
     &L2_NORMALIZE,
     &BATCH_NORMALIZATION,
     &FUSED_BATCH_NORM_V3,
+    &FUSED_BATCH_NORM_GRAD_V3,
     &DROPOUT,
 ];
