@@ -124,12 +124,14 @@ impl Graph {
     /// Errors when the arguments do not match the placeholders' specs (naming the
     /// argument), or when a node fails (the error of its op).
     pub fn run(&self, args: &[Tensor]) -> Result<Vec<Tensor>> {
+        self.validate()?;
         check_args(self, args, "Graph::run")?;
         run(self, &Plan::new(self), args, None)
     }
 
     /// [`Graph::run`], also timing every node.
     pub fn run_profiled(&self, args: &[Tensor]) -> Result<(Vec<Tensor>, Profile)> {
+        self.validate()?;
         check_args(self, args, "Graph::run")?;
         let mut p = Profile::default();
         let out = run(self, &Plan::new(self), args, Some(&mut p))?;
@@ -178,7 +180,8 @@ pub(crate) fn run(
             NodeKind::Op(def) => dispatch(&OpCall::new(def, &inputs, &node.attrs))?,
             NodeKind::ReadVariable { var } => vec![graph.variables[*var].read()?],
             NodeKind::AssignVariable { var, kind } => {
-                graph.variables[*var].assign_with(*kind, &inputs[0])?;
+                let value = inputs.first().ok_or_else(|| missing(node))?;
+                graph.variables[*var].assign_with(*kind, value)?;
                 Vec::new()
             }
             NodeKind::FusedElementwise(p) => vec![p.run(&inputs)?],

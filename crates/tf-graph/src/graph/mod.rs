@@ -373,6 +373,13 @@ impl Graph {
                         self.variables.len()
                     ));
                 }
+                NodeKind::AssignVariable { .. } if n.inputs.len() != 1 => {
+                    return bad(format!(
+                        "node {id} ('{}') assigns a variable but has {} inputs (expected 1)",
+                        n.name,
+                        n.inputs.len()
+                    ));
+                }
                 NodeKind::Placeholder { index } if self.args.get(*index) != Some(&id) => {
                     return bad(format!(
                         "node {id} ('{}') is placeholder {index} but not listed as that argument",
@@ -380,6 +387,13 @@ impl Graph {
                     ));
                 }
                 _ => {}
+            }
+        }
+        for (k, &a) in self.args.iter().enumerate() {
+            let ok = matches!(self.nodes.get(a).map(|n| &n.kind), Some(NodeKind::Placeholder { index }) if *index == k)
+                && self.nodes[a].outputs.len() == 1;
+            if !ok {
+                return bad(format!("argument {k} is not placeholder node {a}"));
             }
         }
         for r in &self.results {
