@@ -49,14 +49,6 @@ fn trace_sub(
     Ok((graph, tracer.captured()))
 }
 
-/// Appends placeholders to `g` until it takes `n` arguments (captures of the other
-/// branch it does not use).
-fn pad_args(g: &mut Graph, specs: &[TensorSpec]) {
-    for s in &specs[g.args.len().min(specs.len())..] {
-        g.placeholder(s.clone());
-    }
-}
-
 /// Reorders a branch's capture arguments to the node's capture order.
 fn align_captures(g: &mut Graph, own: &[Tensor], all: &[Tensor], leading: usize) {
     // Argument i (after `leading`) of `g` is own[i]; the node passes all[j] at position
@@ -80,7 +72,6 @@ fn align_captures(g: &mut Graph, own: &[Tensor], all: &[Tensor], leading: usize)
     for (k, &id) in g.args.clone().iter().enumerate() {
         g.nodes[id].kind = NodeKind::Placeholder { index: k };
     }
-    let _ = pad_args;
 }
 
 fn merged_specs(op: &'static str, a: &[TensorSpec], b: &[TensorSpec]) -> Result<Vec<TensorSpec>> {

@@ -5,7 +5,7 @@
 use super::Pass;
 use crate::graph::{Graph, NodeKind, Output};
 use std::collections::HashMap;
-use tf_core::{Tensor, with_dtype};
+use tf_core::Tensor;
 
 /// Merges duplicate computations.
 pub struct CommonSubexpressionElimination;
@@ -20,14 +20,11 @@ fn same_small_const(a: &Tensor, b: &Tensor) -> bool {
     if a.is_symbolic() || b.is_symbolic() {
         return false;
     }
-    with_dtype!(a.dtype(), T => {
-        match (a.host_data::<T>(), b.host_data::<T>()) {
-            // Bitwise equality semantics for floats would merge -0.0 and 0.0; compare
-            // through the debug form, which tells them (and NaN payload-free NaNs) apart.
-            (Ok(x), Ok(y)) => x.iter().zip(y.iter()).all(|(p, q)| format!("{p:?}") == format!("{q:?}")),
-            _ => false,
-        }
-    })
+    // Bitwise equality: keeps -0.0 and 0.0 apart (they differ under division).
+    match (a.to_le_bytes(), b.to_le_bytes()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
 }
 
 impl Pass for CommonSubexpressionElimination {

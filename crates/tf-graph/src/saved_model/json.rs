@@ -110,10 +110,6 @@ fn attr_from_json(v: &Value, at: &str) -> Result<AttrValue> {
     })
 }
 
-fn kind_name(kind: AssignKind) -> &'static str {
-    kind.op_name()
-}
-
 /// Serializes `g`; `prefix` keys its constants uniquely.
 pub(crate) fn graph_to_json(g: &Graph, prefix: &str, w: &mut Writer<'_>) -> Result<Value> {
     let var_index = |v: &Variable| {
@@ -284,7 +280,7 @@ pub(crate) fn graph_from_json(v: &Value, r: &Reader<'_>, depth: usize) -> Result
             "AssignVariableOp" | "AssignAddVariableOp" | "AssignSubVariableOp" => {
                 let kind = [AssignKind::Assign, AssignKind::Add, AssignKind::Sub]
                     .into_iter()
-                    .find(|k| kind_name(*k) == op)
+                    .find(|k| k.op_name() == op)
                     .unwrap_or(AssignKind::Assign);
                 NodeKind::AssignVariable {
                     var: variable(&mut g)?,
