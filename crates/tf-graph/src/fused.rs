@@ -2,15 +2,20 @@
 //! input element is read from memory once and the result written once, while the
 //! intermediates of a block stay in cache.
 //!
-//! Each step runs the op's own registered kernel on a block-sized view, so a fused chain
-//! computes exactly what the unfused ops compute (same kernels, same rounding), for every
-//! dtype those kernels support.
+//! float32 chains of the common ops run each step as a vectorized slice loop over small
+//! blocks that stay in L1 ([`f32_step`]), with the element functions the registered
+//! kernels use (`Arith`, `kernels::math`), so the results are bit-identical to the
+//! unfused ops. Other chains run each step's registered kernel on a block-sized view:
+//! also exactly what the unfused ops compute, for every dtype those kernels support.
 
 use std::fmt;
 use std::mem::MaybeUninit;
 use std::sync::Mutex;
+use tf_core::kernels::math;
 use tf_core::kernels::parallel::{PAR_CHUNK, fill_vec};
+use tf_core::kernels::simd::{map_into, zip_into};
 use tf_core::op::{Attrs, OpCall, OpDef, TensorSpec, execute_eager};
+use tf_core::ops::Arith;
 use tf_core::{Error, Result, Shape, Tensor, with_dtype};
 
 /// Ops the elementwise-fusion pass may put in a chain: one output element depends only
@@ -168,6 +173,12 @@ impl ElementwiseProgram {
             })
             .collect::<Result<_>>()?;
         let dtype = self.output.dtype;
+        if let Some(steps) = self.f32_steps(&flat) {
+            let data = fill_vec::<f32>(n, |start, chunk| {
+                run_f32_chunk(self, &steps, &flat, start, chunk)
+            })?;
+            return Tensor::from_host_vec(data, full);
+        }
         let failure: Mutex<Option<Error>> = Mutex::new(None);
         let out = with_dtype!(dtype, T => {
             let data = fill_vec::<T>(n, |start, chunk: &mut [MaybeUninit<T>]| {
@@ -227,4 +238,187 @@ fn chunk_run<T: tf_core::Element>(
         offset += len;
     }
     Ok(())
+}
+
+/// One float32 step as a vectorized slice loop.
+#[derive(Clone, Copy)]
+enum F32Step {
+    Unary(fn(&[f32], &mut [f32])),
+    Binary(fn(&[f32], &[f32], &mut [f32])),
+}
+
+macro_rules! unary_slice_fns {
+    ($($name:ident => $f:expr;)*) => {
+        $(fn $name(src: &[f32], dst: &mut [f32]) { map_into(src, dst, $f) })*
+    };
+}
+
+macro_rules! binary_slice_fns {
+    ($($name:ident => $f:expr;)*) => {
+        $(fn $name(a: &[f32], b: &[f32], dst: &mut [f32]) { zip_into(a, b, dst, $f) })*
+    };
+}
+
+unary_slice_fns! {
+    neg_f32 => <f32 as Arith>::neg;
+    abs_f32 => <f32 as Arith>::abs;
+    square_f32 => <f32 as Arith>::square;
+    relu_f32 => <f32 as Arith>::relu;
+    relu6_f32 => <f32 as Arith>::relu6;
+    sqrt_f32 => f32::sqrt;
+    exp_f32 => math::Exp;
+    expm1_f32 => math::Expm1;
+    log_f32 => math::Log;
+    log1p_f32 => math::Log1p;
+    tanh_f32 => math::Tanh;
+    sigmoid_f32 => math::Sigmoid;
+    erf_f32 => math::Erf;
+    erfc_f32 => math::Erfc;
+}
+
+binary_slice_fns! {
+    add_f32 => <f32 as Arith>::add;
+    sub_f32 => <f32 as Arith>::sub;
+    mul_f32 => <f32 as Arith>::mul;
+    div_f32 => <f32 as Arith>::div;
+    maximum_f32 => <f32 as Arith>::maximum;
+    minimum_f32 => <f32 as Arith>::minimum;
+    squared_difference_f32 => <f32 as Arith>::squared_difference;
+}
+
+/// The slice loop of a float32 op: the element function its registered kernel applies
+/// to float32 (so fused and unfused results are identical), for the ops without
+/// attributes that chains are made of. `None`: run the op's kernel instead.
+fn f32_step(op: &str) -> Option<F32Step> {
+    use F32Step::{Binary, Unary};
+    Some(match op {
+        "Neg" => Unary(neg_f32),
+        "Abs" => Unary(abs_f32),
+        "Square" => Unary(square_f32),
+        "Relu" => Unary(relu_f32),
+        "Relu6" => Unary(relu6_f32),
+        "Sqrt" => Unary(sqrt_f32),
+        "Exp" => Unary(exp_f32),
+        "Expm1" => Unary(expm1_f32),
+        "Log" => Unary(log_f32),
+        "Log1p" => Unary(log1p_f32),
+        "Tanh" => Unary(tanh_f32),
+        "Sigmoid" => Unary(sigmoid_f32),
+        "Erf" => Unary(erf_f32),
+        "Erfc" => Unary(erfc_f32),
+        "AddV2" => Binary(add_f32),
+        "Sub" => Binary(sub_f32),
+        "Mul" => Binary(mul_f32),
+        "RealDiv" => Binary(div_f32),
+        "Maximum" => Binary(maximum_f32),
+        "Minimum" => Binary(minimum_f32),
+        "SquaredDifference" => Binary(squared_difference_f32),
+        _ => return None,
+    })
+}
+
+/// Elements per block of the float32 path: every step's block (4 KB) stays in L1.
+const F32_BLOCK: usize = 1024;
+
+impl ElementwiseProgram {
+    /// The float32 slice loops of every step, when the whole chain (inputs, steps,
+    /// output) is float32 and every op has one.
+    fn f32_steps(&self, inputs: &[Tensor]) -> Option<Vec<F32Step>> {
+        if self.output.dtype != tf_core::DType::F32
+            || inputs.iter().any(|t| t.dtype() != tf_core::DType::F32)
+        {
+            return None;
+        }
+        if self.steps.is_empty() {
+            return None;
+        }
+        self.steps
+            .iter()
+            .enumerate()
+            .map(|(k, s)| {
+                let step = f32_step(s.op.name)?;
+                let arity = match step {
+                    F32Step::Unary(_) => 1,
+                    F32Step::Binary(_) => 2,
+                };
+                // Operands must name an input or an earlier step (a loaded program
+                // is untrusted); anything else takes the checked generic path.
+                let valid = s.args.iter().all(|a| match *a {
+                    Operand::Input(i) => i < inputs.len(),
+                    Operand::Step(j) => j < k,
+                });
+                (s.args.len() == arity && valid).then_some(step)
+            })
+            .collect()
+    }
+}
+
+/// An operand of the float32 path over one chunk.
+enum F32Input<'a> {
+    /// A full-size input, sliced per block.
+    Slice(&'a [f32]),
+    /// A scalar input, broadcast into a block once.
+    Broadcast(Vec<f32>),
+}
+
+/// Runs the float32 chain on elements `start..start + chunk.len()`, block by block.
+fn run_f32_chunk(
+    p: &ElementwiseProgram,
+    steps: &[F32Step],
+    flat: &[Tensor],
+    start: usize,
+    chunk: &mut [MaybeUninit<f32>],
+) {
+    let inputs: Option<Vec<F32Input<'_>>> = flat
+        .iter()
+        .map(|t| {
+            let data = t.as_slice::<f32>().ok()?;
+            if t.num_elements() == 1 {
+                Some(F32Input::Broadcast(vec![*data.first()?; F32_BLOCK]))
+            } else {
+                Some(F32Input::Slice(data))
+            }
+        })
+        .collect();
+    // `f32_steps` checked dtypes and `run` made the inputs contiguous; anything else
+    // would be a bug upstream, answered with NaN rather than a panic.
+    let Some(inputs) = inputs else {
+        chunk.iter_mut().for_each(|c| {
+            c.write(f32::NAN);
+        });
+        return;
+    };
+    let mut scratch = vec![0.0f32; steps.len() * F32_BLOCK];
+    let mut offset = 0;
+    while offset < chunk.len() {
+        let len = F32_BLOCK.min(chunk.len() - offset);
+        let at = start + offset;
+        for (k, (step, s)) in steps.iter().zip(&p.steps).enumerate() {
+            let (done, rest) = scratch.split_at_mut(k * F32_BLOCK);
+            let dst = &mut rest[..len];
+            let arg = |a: &Operand| -> &[f32] {
+                match *a {
+                    Operand::Input(i) => match inputs.get(i) {
+                        Some(F32Input::Slice(d)) => d.get(at..at + len).unwrap_or(&[]),
+                        Some(F32Input::Broadcast(b)) => &b[..len],
+                        None => &[],
+                    },
+                    Operand::Step(j) => done.get(j * F32_BLOCK..j * F32_BLOCK + len).unwrap_or(&[]),
+                }
+            };
+            match (*step, s.args.as_slice()) {
+                (F32Step::Unary(f), [a]) => f(arg(a), dst),
+                (F32Step::Binary(f), [a, b]) => f(arg(a), arg(b), dst),
+                _ => dst.fill(f32::NAN),
+            }
+        }
+        let last = (steps.len() - 1) * F32_BLOCK;
+        for (d, &s) in chunk[offset..offset + len]
+            .iter_mut()
+            .zip(&scratch[last..last + len])
+        {
+            d.write(s);
+        }
+        offset += len;
+    }
 }

@@ -243,6 +243,17 @@ pub fn zip<A: Copy, B: Copy, T>(
     dispatch(ZipKernel { a, b, dst, f });
 }
 
+/// `dst[i] = f(a[i], b[i])` into an initialized slice (see [`zip`]).
+#[inline]
+pub fn zip_into<A: Copy, B: Copy, T: Copy>(
+    a: &[A],
+    b: &[B],
+    dst: &mut [T],
+    f: impl BinaryFn<A, B, T>,
+) {
+    zip(a, b, as_uninit(dst), f);
+}
+
 /// Views an initialized slice as uninitialized slots for the loops above, which only
 /// ever write initialized values through it (crate-private: safe code outside could
 /// store `MaybeUninit::uninit()` and de-initialize the slice).
