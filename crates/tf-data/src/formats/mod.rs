@@ -3,7 +3,8 @@
 //! - [`compression`]: none / GZIP / ZLIB streams ([`Compression`]).
 //! - [`tfrecord`]: TFRecord framing, [`TFRecordReader`], [`TFRecordWriter`],
 //!   [`TFRecordDataset`].
-//! - [`example`]: `tf.train.Example` / `SequenceExample` and [`parse_example`].
+//! - [`example`]: `tf.train.Example` / `SequenceExample`, [`parse_example`] and
+//!   [`parse_sequence_example`].
 //! - [`text`]: [`TextLineDataset`]; [`csv`]: [`CsvDataset`].
 //! - [`npy`]: `.npy` / `.npz` files and datasets of their rows.
 //! - [`idx`]: IDX (MNIST) files.
@@ -29,7 +30,8 @@ pub use compression::Compression;
 pub use csv::{CsvColumn, CsvDataset};
 pub use example::{
     Example, ExampleParser, Feature, FeatureList, FeatureLists, FeatureSpec, FeatureType, Features,
-    OrderedMap, SequenceExample, parse_example, parse_single_example, sparse_to_dense,
+    OrderedMap, SequenceExample, SequenceExampleParser, parse_example, parse_sequence_example,
+    parse_single_example, parse_single_sequence_example, sparse_to_dense,
 };
 pub use idx::{idx_dataset, read_idx, write_idx};
 pub use image::{
