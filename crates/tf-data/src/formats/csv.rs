@@ -99,7 +99,7 @@ struct Syntax {
 /// (`tf.data.experimental.CsvDataset`), or maps keyed by column name
 /// ([`CsvDataset::column_names`], [`CsvDataset::select_columns`]).
 ///
-/// Without `select_cols` each record must have exactly one field per column; with it,
+/// Without `select_cols` / `exclude_cols` each record must have exactly one field per column; with them,
 /// only the selected fields are parsed (and the record must reach the last one). A
 /// field that is empty or equals `na_value` takes its column's default, or is an
 /// error for a required column. Quoted fields (`use_quote_delim`, on by default) may
@@ -111,6 +111,7 @@ pub struct CsvDataset {
     columns: Arc<[CsvColumn]>,
     names: Option<Arc<[String]>>,
     select_cols: Option<Arc<[usize]>>,
+    exclude_cols: Option<Arc<[usize]>>,
     header: bool,
     syntax: Syntax,
     na_value: Arc<[u8]>,
@@ -135,6 +136,7 @@ impl CsvDataset {
             columns: columns.into(),
             names: None,
             select_cols: None,
+            exclude_cols: None,
             header: false,
             syntax: Syntax {
                 delim: b',',
@@ -176,6 +178,16 @@ impl CsvDataset {
     /// `columns`); checked when iterating.
     pub fn select_cols(mut self, cols: impl Into<Vec<usize>>) -> Self {
         self.select_cols = Some(cols.into().into());
+        self
+    }
+
+    /// Parses every column except these (0-based, strictly increasing; TensorFlow's
+    /// `exclude_cols`): the remaining fields, in order, match `columns` one to one, so
+    /// a record must have exactly `columns.len()` fields besides the excluded ones.
+    /// Cannot be combined with [`select_cols`](Self::select_cols); checked when
+    /// iterating.
+    pub fn exclude_cols(mut self, cols: impl Into<Vec<usize>>) -> Self {
+        self.exclude_cols = Some(cols.into().into());
         self
     }
 
@@ -289,6 +301,20 @@ impl CsvDataset {
                 return Err(Error::invalid(
                     OP,
                     format!("select_cols {sel:?} is not strictly increasing"),
+                ));
+            }
+        }
+        if let Some(ex) = &self.exclude_cols {
+            if self.select_cols.is_some() {
+                return Err(Error::invalid(
+                    OP,
+                    "Either select_cols or exclude_cols should be empty",
+                ));
+            }
+            if ex.windows(2).any(|w| w[0] >= w[1]) {
+                return Err(Error::invalid(
+                    OP,
+                    format!("exclude_cols {ex:?} should be strictly increasing indices"),
                 ));
             }
         }
@@ -448,6 +474,9 @@ struct CsvIter {
     columns: Arc<[CsvColumn]>,
     names: Option<Arc<[String]>>,
     select: Option<Arc<[usize]>>,
+    exclude: Option<Arc<[usize]>>,
+    /// The fields parsed for the current record (with `exclude`).
+    picked: Vec<usize>,
     na: Arc<[u8]>,
     record: u64,
     done: bool,
@@ -461,11 +490,32 @@ impl CsvIter {
         let record = self.record;
         self.record += 1;
         let have = self.rec.fields.len();
+        if let Some(ex) = &self.exclude {
+            // TensorFlow counts the fields that are not excluded.
+            self.picked.clear();
+            let mut skip = ex.iter().peekable();
+            for i in 0..have {
+                if skip.next_if(|&&e| e == i).is_none() {
+                    self.picked.push(i);
+                }
+            }
+            let needed = self.columns.len();
+            if self.picked.len() != needed {
+                let which = if self.picked.len() > needed {
+                    "more".to_string()
+                } else {
+                    self.picked.len().to_string()
+                };
+                return Err(self.rec.err(format!(
+                    "record {record}: expected {needed} fields but have {which}"
+                )));
+            }
+        }
         let needed = match &self.select {
             Some(sel) => sel.last().map_or(0, |&l| l + 1),
             None => self.columns.len(),
         };
-        if have < needed || (self.select.is_none() && have > needed) {
+        if self.exclude.is_none() && (have < needed || (self.select.is_none() && have > needed)) {
             let which = if have > needed {
                 "more".to_string()
             } else {
@@ -477,7 +527,11 @@ impl CsvIter {
         }
         let mut out = Vec::with_capacity(self.columns.len());
         for (k, col) in self.columns.iter().enumerate() {
-            let i = self.select.as_ref().map_or(k, |s| s[k]);
+            let i = match (&self.select, &self.exclude) {
+                (Some(s), _) => s[k],
+                (None, Some(_)) => self.picked[k],
+                (None, None) => k,
+            };
             let field = self.rec.field(i);
             let e = if field.is_empty() || field == &*self.na {
                 col.default_element().ok_or_else(|| {
@@ -536,6 +590,8 @@ impl DatasetSource for CsvDataset {
                 columns: Arc::clone(&me.columns),
                 names: me.names.clone(),
                 select: me.select_cols.clone(),
+                exclude: me.exclude_cols.clone(),
+                picked: Vec::new(),
                 na: Arc::clone(&me.na_value),
                 record: 0,
                 done: false,
