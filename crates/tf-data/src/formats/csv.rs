@@ -5,11 +5,11 @@
 use crate::cardinality::Cardinality;
 use crate::dataset::{Dataset, DatasetSource, ElementIter};
 use crate::element::{Element, ElementSpec, StringTensor};
-use crate::formats::compression::{Compression, DEFAULT_BUFFER_SIZE, open_read};
-use crate::formats::files::{OpenFile, read_files};
+use crate::formats::compression::open_read;
+use crate::formats::files::{FileSource, OpenFile, file_source_builders};
 use crate::formats::text::LineReader;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use tf_core::op::TensorSpec;
 use tf_core::{DType, Error, PartialShape, Result, Tensor};
@@ -107,7 +107,7 @@ struct Syntax {
 /// empty field, as in TensorFlow. Errors name the file, the record and the line.
 #[derive(Clone, Debug)]
 pub struct CsvDataset {
-    files: Arc<[PathBuf]>,
+    source: FileSource,
     columns: Arc<[CsvColumn]>,
     names: Option<Arc<[String]>>,
     select_cols: Option<Arc<[usize]>>,
@@ -115,9 +115,6 @@ pub struct CsvDataset {
     header: bool,
     syntax: Syntax,
     na_value: Arc<[u8]>,
-    compression: Compression,
-    buffer_size: usize,
-    num_parallel_reads: usize,
 }
 
 impl CsvDataset {
@@ -129,10 +126,7 @@ impl CsvDataset {
         P: AsRef<Path>,
     {
         CsvDataset {
-            files: files
-                .into_iter()
-                .map(|p| p.as_ref().to_path_buf())
-                .collect(),
+            source: FileSource::new(files),
             columns: columns.into(),
             names: None,
             select_cols: None,
@@ -143,10 +137,18 @@ impl CsvDataset {
                 quotes: true,
             },
             na_value: Arc::from(&b""[..]),
-            compression: Compression::None,
-            buffer_size: DEFAULT_BUFFER_SIZE,
-            num_parallel_reads: 1,
         }
+    }
+
+    /// A dataset over the files named by the rank-0 string elements of `names` (e.g.
+    /// [`list_files`](crate::formats::list_files)), listed anew each epoch.
+    /// [`select_columns`](Self::select_columns) needs a list of files instead.
+    ///
+    /// Errors when `names` does not hold rank-0 strings.
+    pub fn from_file_names(names: &Dataset, columns: Vec<CsvColumn>) -> Result<CsvDataset> {
+        let mut ds = CsvDataset::new(std::iter::empty::<&Path>(), columns);
+        ds.source = FileSource::from_names(OP, names)?;
+        Ok(ds)
     }
 
     /// Skips the first line of every file.
@@ -207,11 +209,11 @@ impl CsvDataset {
     /// Errors when the first file cannot be read, has no header line, or lacks a name.
     pub fn select_columns<S: AsRef<str>>(mut self, columns: Vec<(S, CsvColumn)>) -> Result<Self> {
         let first = self
-            .files
+            .source
             .first()
-            .ok_or_else(|| Error::invalid(OP, "select_columns needs at least one file"))?
-            .clone();
-        let r = open_read(OP, &first, self.compression, self.buffer_size)?;
+            .ok_or_else(|| Error::invalid(OP, "select_columns needs a list of at least one file"))?
+            .to_path_buf();
+        let r = open_read(OP, &first, self.source.compression, self.source.buffer_size)?;
         let mut rec = RecordReader::new(
             LineReader::new(r, first.display().to_string()),
             self.syntax.clone(),
@@ -253,33 +255,6 @@ impl CsvDataset {
         self.names = Some(picked.iter().map(|p| p.1.clone()).collect());
         self.columns = picked.into_iter().map(|p| p.2).collect();
         Ok(self)
-    }
-
-    /// The compression of every file.
-    pub fn compression(mut self, compression: Compression) -> Self {
-        self.compression = compression;
-        self
-    }
-
-    /// The read buffer size in bytes (0 means the default, 256 KiB).
-    pub fn buffer_size(mut self, bytes: usize) -> Self {
-        self.buffer_size = if bytes == 0 {
-            DEFAULT_BUFFER_SIZE
-        } else {
-            bytes
-        };
-        self
-    }
-
-    /// Reads this many files at once, interleaving their records (0 or 1: sequential).
-    pub fn num_parallel_reads(mut self, n: usize) -> Self {
-        self.num_parallel_reads = n;
-        self
-    }
-
-    /// Wraps the source in a [`Dataset`].
-    pub fn build(self) -> Dataset {
-        Dataset::new(self)
     }
 
     fn validate(&self) -> Result<()> {
@@ -342,11 +317,7 @@ impl CsvDataset {
     }
 }
 
-impl From<CsvDataset> for Dataset {
-    fn from(s: CsvDataset) -> Dataset {
-        Dataset::new(s)
-    }
-}
+file_source_builders!(CsvDataset);
 
 /// Splits a CSV stream into records of fields.
 struct RecordReader {
@@ -577,7 +548,7 @@ impl DatasetSource for CsvDataset {
         self.validate()?;
         let me = self.clone();
         let open: OpenFile = Arc::new(move |p: &Path| {
-            let r = open_read(OP, p, me.compression, me.buffer_size)?;
+            let r = open_read(OP, p, me.source.compression, me.source.buffer_size)?;
             let mut rec = RecordReader::new(
                 LineReader::new(r, p.display().to_string()),
                 me.syntax.clone(),
@@ -597,19 +568,11 @@ impl DatasetSource for CsvDataset {
                 done: false,
             }) as ElementIter)
         });
-        Ok(read_files(
-            Arc::clone(&self.files),
-            open,
-            self.num_parallel_reads,
-        ))
+        self.source.iter(self.element_spec(), open)
     }
 
     fn cardinality(&self) -> Cardinality {
-        if self.files.is_empty() {
-            Cardinality::Finite(0)
-        } else {
-            Cardinality::Unknown
-        }
+        self.source.cardinality()
     }
 
     fn element_spec(&self) -> ElementSpec {

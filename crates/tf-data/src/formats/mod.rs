@@ -11,12 +11,17 @@
 //! - [`image`]: JPEG/PNG decoding, resizing, normalization, [`ImageFileDataset`].
 //! - [`list_files`](mod@list_files): glob matching and `Dataset.list_files`.
 //!
+//! `Dataset::list_files`, `Dataset::tfrecord`, `Dataset::text_lines` and `Dataset::csv`
+//! are the `tf.data`-named entry points; the file datasets also read the files named
+//! by a dataset (`from_file_names`, e.g. over `list_files`).
+//!
 //! Readers treat every byte as hostile: malformed input is an error naming the file
 //! (and the byte offset or line where it helps), never a panic, and lengths read from
 //! a file never drive an allocation larger than the data present.
 
 pub mod compression;
 pub mod csv;
+mod entry;
 pub mod example;
 mod files;
 pub mod idx;
