@@ -141,7 +141,7 @@ impl CsvDataset {
     }
 
     /// A dataset over the files named by the rank-0 string elements of `names` (e.g.
-    /// [`list_files`](crate::formats::list_files)), listed anew each epoch.
+    /// [`list_files`](crate::formats::list_files())), listed anew each epoch.
     /// [`select_columns`](Self::select_columns) needs a list of files instead.
     ///
     /// Errors when `names` does not hold rank-0 strings.

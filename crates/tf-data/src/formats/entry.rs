@@ -14,7 +14,7 @@ use tf_core::Result;
 
 impl Dataset {
     /// `tf.data.Dataset.list_files(patterns, shuffle, seed)`: see
-    /// [`list_files`](crate::formats::list_files).
+    /// [`list_files`](crate::formats::list_files()).
     ///
     /// Errors when no file matches any pattern, or a directory cannot be listed.
     pub fn list_files<S: AsRef<str>>(

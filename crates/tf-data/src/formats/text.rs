@@ -96,7 +96,7 @@ impl TextLineDataset {
     }
 
     /// A dataset reading the files named by the rank-0 string elements of `names`
-    /// (e.g. [`list_files`](crate::formats::list_files)), listed anew each epoch.
+    /// (e.g. [`list_files`](crate::formats::list_files())), listed anew each epoch.
     ///
     /// Errors when `names` does not hold rank-0 strings.
     pub fn from_file_names(names: &Dataset) -> Result<TextLineDataset> {

@@ -49,7 +49,7 @@ impl TFRecordDataset {
 
     /// A dataset reading the files named by the rank-0 string elements of `names`
     /// (TensorFlow's `TFRecordDataset(filenames)` with a dataset of file names, e.g.
-    /// [`list_files`](crate::formats::list_files)), listed anew each epoch.
+    /// [`list_files`](crate::formats::list_files())), listed anew each epoch.
     ///
     /// Errors when `names` does not hold rank-0 strings.
     pub fn from_file_names(names: &Dataset) -> Result<TFRecordDataset> {
