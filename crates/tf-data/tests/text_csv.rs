@@ -559,3 +559,56 @@ fn csv_exclude_cols_matches_tensorflow() {
         "{e}"
     );
 }
+
+/// The `Dataset`-level entry points build the same sources, and text/CSV files can
+/// come from a dataset of names.
+#[test]
+fn dataset_entry_points_and_file_name_datasets() {
+    let lines = fixture("lines.txt");
+    let direct = strings(&TextLineDataset::new([&lines]).build());
+    assert!(!direct.is_empty());
+    assert_eq!(strings(&Dataset::text_lines([&lines]).into()), direct);
+    let pattern = lines.to_string_lossy().into_owned();
+    let names = Dataset::list_files(&[&pattern], false, None).unwrap();
+    assert_eq!(
+        strings(&TextLineDataset::from_file_names(&names).unwrap().build()),
+        direct
+    );
+
+    let table = fixture("table.csv");
+    let csv = |ds: Dataset| -> Vec<Vec<serde_json::Value>> {
+        ds.collect().unwrap().iter().map(row).collect()
+    };
+    let want = csv(CsvDataset::new([&table], defaults())
+        .header(true)
+        .na_value("NA")
+        .build());
+    assert_eq!(
+        csv(Dataset::csv([&table], defaults())
+            .header(true)
+            .na_value("NA")
+            .into()),
+        want
+    );
+    let names = Dataset::list_files(&[table.to_string_lossy().as_ref()], false, None).unwrap();
+    assert_eq!(
+        csv(CsvDataset::from_file_names(&names, defaults())
+            .unwrap()
+            .header(true)
+            .na_value("NA")
+            .build()),
+        want
+    );
+    // An unknown-length source: files named by a generator.
+    let err = CsvDataset::from_file_names(&Dataset::range(0, 2, 1).unwrap(), defaults())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("rank-0 strings"), "{err}");
+    assert_eq!(
+        TextLineDataset::from_file_names(&Dataset::list_files(&[&pattern], false, None).unwrap())
+            .unwrap()
+            .build()
+            .cardinality(),
+        Cardinality::Unknown
+    );
+}
