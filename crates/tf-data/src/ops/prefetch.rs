@@ -194,10 +194,12 @@ impl Drop for PrefetchIter {
 }
 
 impl Dataset {
-    /// `Dataset.prefetch(buffer_size)`: a background thread produces up to
+    /// `Dataset.prefetch(buffer_size)`: a background thread fills a buffer of up to
     /// `buffer_size` elements ahead of the consumer ([`AUTOTUNE`] picks a small
-    /// buffer; 0 disables prefetching; sizes above 65536 are clamped). Order and errors are unchanged; the thread
-    /// stops when the iterator is dropped.
+    /// buffer; 0 disables prefetching; sizes above 65536 are clamped). The consumer
+    /// takes everything buffered at once, so up to twice `buffer_size` elements may be
+    /// held. Order and errors are unchanged; the thread stops when the iterator is
+    /// dropped.
     ///
     /// Errors when `buffer_size` is negative other than `AUTOTUNE`.
     pub fn prefetch(&self, buffer_size: i64) -> Result<Dataset> {
