@@ -99,8 +99,10 @@ struct Syntax {
 /// (`tf.data.experimental.CsvDataset`), or maps keyed by column name
 /// ([`CsvDataset::column_names`], [`CsvDataset::select_columns`]).
 ///
-/// Without `select_cols` / `exclude_cols` each record must have exactly one field per column; with them,
-/// only the selected fields are parsed (and the record must reach the last one). A
+/// Without `select_cols` / `exclude_cols` each record must have exactly one field per
+/// column; with `select_cols` only the selected fields are parsed (and the record must
+/// reach the last one); with `exclude_cols` the fields left over must match the
+/// columns one to one. A
 /// field that is empty or equals `na_value` takes its column's default, or is an
 /// error for a required column. Quoted fields (`use_quote_delim`, on by default) may
 /// contain the delimiter, newlines and doubled quotes. Empty lines are records with one
