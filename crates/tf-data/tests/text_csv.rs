@@ -474,3 +474,141 @@ proptest! {
         std::fs::remove_dir_all(d).unwrap();
     }
 }
+
+/// `exclude_cols` against TensorFlow 2.21 (`sequence_expected.json`'s `csv` part, file
+/// `exclude.csv`), and its argument errors with TensorFlow's wording.
+#[test]
+fn csv_exclude_cols_matches_tensorflow() {
+    let exp: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("sequence_expected.json")).unwrap())
+            .unwrap();
+    let cases: [(&str, Vec<CsvColumn>); 3] = [
+        (
+            "exclude_1_3",
+            vec![CsvColumn::Int64(Some(0)), CsvColumn::Float32(Some(0.0))],
+        ),
+        (
+            "exclude_0",
+            vec![
+                CsvColumn::string(""),
+                CsvColumn::Float32(Some(-1.0)),
+                CsvColumn::string(""),
+            ],
+        ),
+        ("exclude_wrong_count", vec![CsvColumn::Int64(Some(0))]),
+    ];
+    for (name, cols) in cases {
+        let case = exp["csv"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap();
+        let exclude: Vec<usize> = case["exclude"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap() as usize)
+            .collect();
+        let ds = CsvDataset::new([fixture("exclude.csv")], cols)
+            .exclude_cols(exclude)
+            .build();
+        match case.get("rows") {
+            Some(want) => {
+                let got: Vec<serde_json::Value> = ds
+                    .collect()
+                    .unwrap()
+                    .iter()
+                    .map(|e| serde_json::Value::Array(row(e)))
+                    .collect();
+                assert_eq!(&serde_json::Value::Array(got), want, "{name}");
+            }
+            None => {
+                // TF: "Expect 1 fields but have more in record".
+                assert!(case["message"].as_str().unwrap().contains("have more"));
+                let err = ds.collect().unwrap_err().to_string();
+                assert!(err.contains("expected 1 fields but have more"), "{err}");
+                assert!(err.contains("exclude.csv: line 1"), "{err}");
+            }
+        }
+    }
+    // A record shorter than the columns: the count of kept fields is named.
+    let err = CsvDataset::new([fixture("exclude.csv")], vec![CsvColumn::string(""); 5])
+        .exclude_cols([1])
+        .build()
+        .collect()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("expected 5 fields but have 3"), "{err}");
+    // Excluded columns past the end of the record are ignored (as in TensorFlow).
+    let rows = CsvDataset::new([fixture("exclude.csv")], vec![CsvColumn::string(""); 4])
+        .exclude_cols([7])
+        .build()
+        .collect()
+        .unwrap();
+    assert_eq!(rows.len(), 3);
+    let bad = |ds: CsvDataset| ds.build().collect().unwrap_err().to_string();
+    let one = || CsvDataset::new([fixture("exclude.csv")], vec![CsvColumn::string(""); 2]);
+    let e = bad(one().exclude_cols([2, 1]));
+    assert!(e.contains("should be strictly increasing"), "{e}");
+    let e = bad(one().exclude_cols([1, 1]));
+    assert!(e.contains("should be strictly increasing"), "{e}");
+    let e = bad(one().exclude_cols([1]).select_cols([0, 2]));
+    assert!(
+        e.contains("Either select_cols or exclude_cols should be empty"),
+        "{e}"
+    );
+}
+
+/// The `Dataset`-level entry points build the same sources, and text/CSV files can
+/// come from a dataset of names.
+#[test]
+fn dataset_entry_points_and_file_name_datasets() {
+    let lines = fixture("lines.txt");
+    let direct = strings(&TextLineDataset::new([&lines]).build());
+    assert!(!direct.is_empty());
+    assert_eq!(strings(&Dataset::text_lines([&lines]).into()), direct);
+    let pattern = lines.to_string_lossy().into_owned();
+    let names = Dataset::list_files(&[&pattern], false, None).unwrap();
+    assert_eq!(
+        strings(&TextLineDataset::from_file_names(&names).unwrap().build()),
+        direct
+    );
+
+    let table = fixture("table.csv");
+    let csv = |ds: Dataset| -> Vec<Vec<serde_json::Value>> {
+        ds.collect().unwrap().iter().map(row).collect()
+    };
+    let want = csv(CsvDataset::new([&table], defaults())
+        .header(true)
+        .na_value("NA")
+        .build());
+    assert_eq!(
+        csv(Dataset::csv([&table], defaults())
+            .header(true)
+            .na_value("NA")
+            .into()),
+        want
+    );
+    let names = Dataset::list_files(&[table.to_string_lossy().as_ref()], false, None).unwrap();
+    assert_eq!(
+        csv(CsvDataset::from_file_names(&names, defaults())
+            .unwrap()
+            .header(true)
+            .na_value("NA")
+            .build()),
+        want
+    );
+    // An unknown-length source: files named by a generator.
+    let err = CsvDataset::from_file_names(&Dataset::range(0, 2, 1).unwrap(), defaults())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("rank-0 strings"), "{err}");
+    assert_eq!(
+        TextLineDataset::from_file_names(&Dataset::list_files(&[&pattern], false, None).unwrap())
+            .unwrap()
+            .build()
+            .cardinality(),
+        Cardinality::Unknown
+    );
+}

@@ -417,3 +417,49 @@ proptest! {
         }
     }
 }
+
+/// Files named by a dataset (`TFRecordDataset(list_files(...))`): the same records as
+/// the sorted list, read in each epoch's shuffled file order; a dataset of non-strings
+/// is rejected.
+#[test]
+fn file_names_from_a_dataset() {
+    let d = tmpdir("names");
+    let files: Vec<PathBuf> = (0..4)
+        .map(|f| write_numbered(&d, &format!("part-{f}.tfrecord"), f, 3, Compression::None))
+        .collect();
+    let pattern = d.join("part-*.tfrecord").to_string_lossy().into_owned();
+    let sorted = records_of(&TFRecordDataset::new(&files).build());
+    for parallel in [1, 3] {
+        let names = tf_data::formats::list_files(&[&pattern], true, Some(7)).unwrap();
+        let ds = TFRecordDataset::from_file_names(&names)
+            .unwrap()
+            .num_parallel_reads(parallel)
+            .build();
+        // Each epoch reads the files in that epoch's list_files order.
+        let mut orders = Vec::new();
+        for _ in 0..4 {
+            let mut got = records_of(&ds);
+            orders.push(got.clone());
+            got.sort();
+            let mut want = sorted.clone();
+            want.sort();
+            assert_eq!(got, want, "parallel {parallel}");
+        }
+        assert!(
+            orders.iter().any(|o| o != &orders[0]),
+            "file order never changed over 4 shuffled epochs"
+        );
+        if parallel == 1 {
+            // Sequential: whole files, one after another.
+            for o in &orders {
+                for chunk in o.chunks(3) {
+                    let file = &chunk[0][..2];
+                    assert!(chunk.iter().all(|r| &r[..2] == file), "{o:?}");
+                }
+            }
+        }
+    }
+    let err = TFRecordDataset::from_file_names(&Dataset::range(0, 3, 1).unwrap()).unwrap_err();
+    assert!(err.to_string().contains("rank-0 strings"), "{err}");
+    let _ = std::fs::remove_dir_all(&d);
+}

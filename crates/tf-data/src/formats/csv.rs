@@ -5,11 +5,11 @@
 use crate::cardinality::Cardinality;
 use crate::dataset::{Dataset, DatasetSource, ElementIter};
 use crate::element::{Element, ElementSpec, StringTensor};
-use crate::formats::compression::{Compression, DEFAULT_BUFFER_SIZE, open_read};
-use crate::formats::files::{OpenFile, read_files};
+use crate::formats::compression::open_read;
+use crate::formats::files::{FileSource, OpenFile, file_source_builders};
 use crate::formats::text::LineReader;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use tf_core::op::TensorSpec;
 use tf_core::{DType, Error, PartialShape, Result, Tensor};
@@ -99,24 +99,24 @@ struct Syntax {
 /// (`tf.data.experimental.CsvDataset`), or maps keyed by column name
 /// ([`CsvDataset::column_names`], [`CsvDataset::select_columns`]).
 ///
-/// Without `select_cols` each record must have exactly one field per column; with it,
-/// only the selected fields are parsed (and the record must reach the last one). A
+/// Without `select_cols` / `exclude_cols` each record must have exactly one field per
+/// column; with `select_cols` only the selected fields are parsed (and the record must
+/// reach the last one); with `exclude_cols` the fields left over must match the
+/// columns one to one. A
 /// field that is empty or equals `na_value` takes its column's default, or is an
 /// error for a required column. Quoted fields (`use_quote_delim`, on by default) may
 /// contain the delimiter, newlines and doubled quotes. Empty lines are records with one
 /// empty field, as in TensorFlow. Errors name the file, the record and the line.
 #[derive(Clone, Debug)]
 pub struct CsvDataset {
-    files: Arc<[PathBuf]>,
+    source: FileSource,
     columns: Arc<[CsvColumn]>,
     names: Option<Arc<[String]>>,
     select_cols: Option<Arc<[usize]>>,
+    exclude_cols: Option<Arc<[usize]>>,
     header: bool,
     syntax: Syntax,
     na_value: Arc<[u8]>,
-    compression: Compression,
-    buffer_size: usize,
-    num_parallel_reads: usize,
 }
 
 impl CsvDataset {
@@ -128,23 +128,29 @@ impl CsvDataset {
         P: AsRef<Path>,
     {
         CsvDataset {
-            files: files
-                .into_iter()
-                .map(|p| p.as_ref().to_path_buf())
-                .collect(),
+            source: FileSource::new(files),
             columns: columns.into(),
             names: None,
             select_cols: None,
+            exclude_cols: None,
             header: false,
             syntax: Syntax {
                 delim: b',',
                 quotes: true,
             },
             na_value: Arc::from(&b""[..]),
-            compression: Compression::None,
-            buffer_size: DEFAULT_BUFFER_SIZE,
-            num_parallel_reads: 1,
         }
+    }
+
+    /// A dataset over the files named by the rank-0 string elements of `names` (e.g.
+    /// [`list_files`](crate::formats::list_files())), listed anew each epoch.
+    /// [`select_columns`](Self::select_columns) needs a list of files instead.
+    ///
+    /// Errors when `names` does not hold rank-0 strings.
+    pub fn from_file_names(names: &Dataset, columns: Vec<CsvColumn>) -> Result<CsvDataset> {
+        let mut ds = CsvDataset::new(std::iter::empty::<&Path>(), columns);
+        ds.source = FileSource::from_names(OP, names)?;
+        Ok(ds)
     }
 
     /// Skips the first line of every file.
@@ -179,6 +185,16 @@ impl CsvDataset {
         self
     }
 
+    /// Parses every column except these (0-based, strictly increasing; TensorFlow's
+    /// `exclude_cols`): the remaining fields, in order, match `columns` one to one, so
+    /// a record must have exactly `columns.len()` fields besides the excluded ones.
+    /// Cannot be combined with [`select_cols`](Self::select_cols); checked when
+    /// iterating.
+    pub fn exclude_cols(mut self, cols: impl Into<Vec<usize>>) -> Self {
+        self.exclude_cols = Some(cols.into().into());
+        self
+    }
+
     /// Names the output columns: elements become maps from these names (one per entry
     /// of `columns`) instead of tuples.
     pub fn column_names<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
@@ -195,11 +211,11 @@ impl CsvDataset {
     /// Errors when the first file cannot be read, has no header line, or lacks a name.
     pub fn select_columns<S: AsRef<str>>(mut self, columns: Vec<(S, CsvColumn)>) -> Result<Self> {
         let first = self
-            .files
+            .source
             .first()
-            .ok_or_else(|| Error::invalid(OP, "select_columns needs at least one file"))?
-            .clone();
-        let r = open_read(OP, &first, self.compression, self.buffer_size)?;
+            .ok_or_else(|| Error::invalid(OP, "select_columns needs a list of at least one file"))?
+            .to_path_buf();
+        let r = open_read(OP, &first, self.source.compression, self.source.buffer_size)?;
         let mut rec = RecordReader::new(
             LineReader::new(r, first.display().to_string()),
             self.syntax.clone(),
@@ -243,33 +259,6 @@ impl CsvDataset {
         Ok(self)
     }
 
-    /// The compression of every file.
-    pub fn compression(mut self, compression: Compression) -> Self {
-        self.compression = compression;
-        self
-    }
-
-    /// The read buffer size in bytes (0 means the default, 256 KiB).
-    pub fn buffer_size(mut self, bytes: usize) -> Self {
-        self.buffer_size = if bytes == 0 {
-            DEFAULT_BUFFER_SIZE
-        } else {
-            bytes
-        };
-        self
-    }
-
-    /// Reads this many files at once, interleaving their records (0 or 1: sequential).
-    pub fn num_parallel_reads(mut self, n: usize) -> Self {
-        self.num_parallel_reads = n;
-        self
-    }
-
-    /// Wraps the source in a [`Dataset`].
-    pub fn build(self) -> Dataset {
-        Dataset::new(self)
-    }
-
     fn validate(&self) -> Result<()> {
         if self.columns.is_empty() {
             return Err(Error::invalid(OP, "record_defaults is empty"));
@@ -289,6 +278,20 @@ impl CsvDataset {
                 return Err(Error::invalid(
                     OP,
                     format!("select_cols {sel:?} is not strictly increasing"),
+                ));
+            }
+        }
+        if let Some(ex) = &self.exclude_cols {
+            if self.select_cols.is_some() {
+                return Err(Error::invalid(
+                    OP,
+                    "Either select_cols or exclude_cols should be empty",
+                ));
+            }
+            if ex.windows(2).any(|w| w[0] >= w[1]) {
+                return Err(Error::invalid(
+                    OP,
+                    format!("exclude_cols {ex:?} should be strictly increasing indices"),
                 ));
             }
         }
@@ -316,11 +319,7 @@ impl CsvDataset {
     }
 }
 
-impl From<CsvDataset> for Dataset {
-    fn from(s: CsvDataset) -> Dataset {
-        Dataset::new(s)
-    }
-}
+file_source_builders!(CsvDataset);
 
 /// Splits a CSV stream into records of fields.
 struct RecordReader {
@@ -448,6 +447,9 @@ struct CsvIter {
     columns: Arc<[CsvColumn]>,
     names: Option<Arc<[String]>>,
     select: Option<Arc<[usize]>>,
+    exclude: Option<Arc<[usize]>>,
+    /// The fields parsed for the current record (with `exclude`).
+    picked: Vec<usize>,
     na: Arc<[u8]>,
     record: u64,
     done: bool,
@@ -461,11 +463,32 @@ impl CsvIter {
         let record = self.record;
         self.record += 1;
         let have = self.rec.fields.len();
+        if let Some(ex) = &self.exclude {
+            // TensorFlow counts the fields that are not excluded.
+            self.picked.clear();
+            let mut skip = ex.iter().peekable();
+            for i in 0..have {
+                if skip.next_if(|&&e| e == i).is_none() {
+                    self.picked.push(i);
+                }
+            }
+            let needed = self.columns.len();
+            if self.picked.len() != needed {
+                let which = if self.picked.len() > needed {
+                    "more".to_string()
+                } else {
+                    self.picked.len().to_string()
+                };
+                return Err(self.rec.err(format!(
+                    "record {record}: expected {needed} fields but have {which}"
+                )));
+            }
+        }
         let needed = match &self.select {
             Some(sel) => sel.last().map_or(0, |&l| l + 1),
             None => self.columns.len(),
         };
-        if have < needed || (self.select.is_none() && have > needed) {
+        if self.exclude.is_none() && (have < needed || (self.select.is_none() && have > needed)) {
             let which = if have > needed {
                 "more".to_string()
             } else {
@@ -477,7 +500,11 @@ impl CsvIter {
         }
         let mut out = Vec::with_capacity(self.columns.len());
         for (k, col) in self.columns.iter().enumerate() {
-            let i = self.select.as_ref().map_or(k, |s| s[k]);
+            let i = match (&self.select, &self.exclude) {
+                (Some(s), _) => s[k],
+                (None, Some(_)) => self.picked[k],
+                (None, None) => k,
+            };
             let field = self.rec.field(i);
             let e = if field.is_empty() || field == &*self.na {
                 col.default_element().ok_or_else(|| {
@@ -523,7 +550,7 @@ impl DatasetSource for CsvDataset {
         self.validate()?;
         let me = self.clone();
         let open: OpenFile = Arc::new(move |p: &Path| {
-            let r = open_read(OP, p, me.compression, me.buffer_size)?;
+            let r = open_read(OP, p, me.source.compression, me.source.buffer_size)?;
             let mut rec = RecordReader::new(
                 LineReader::new(r, p.display().to_string()),
                 me.syntax.clone(),
@@ -536,24 +563,18 @@ impl DatasetSource for CsvDataset {
                 columns: Arc::clone(&me.columns),
                 names: me.names.clone(),
                 select: me.select_cols.clone(),
+                exclude: me.exclude_cols.clone(),
+                picked: Vec::new(),
                 na: Arc::clone(&me.na_value),
                 record: 0,
                 done: false,
             }) as ElementIter)
         });
-        Ok(read_files(
-            Arc::clone(&self.files),
-            open,
-            self.num_parallel_reads,
-        ))
+        self.source.iter(self.element_spec(), open)
     }
 
     fn cardinality(&self) -> Cardinality {
-        if self.files.is_empty() {
-            Cardinality::Finite(0)
-        } else {
-            Cardinality::Unknown
-        }
+        self.source.cardinality()
     }
 
     fn element_spec(&self) -> ElementSpec {

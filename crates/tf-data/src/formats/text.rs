@@ -3,10 +3,10 @@
 use crate::cardinality::Cardinality;
 use crate::dataset::{Dataset, DatasetSource, ElementIter};
 use crate::element::{Element, ElementSpec, StringTensor};
-use crate::formats::compression::{BoxedRead, Compression, DEFAULT_BUFFER_SIZE, open_read};
-use crate::formats::files::{OpenFile, read_files};
+use crate::formats::compression::{BoxedRead, Compression, open_read};
+use crate::formats::files::{FileSource, OpenFile, file_source_builders};
 use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use tf_core::{Error, PartialShape, Result};
 
@@ -80,10 +80,7 @@ impl LineReader {
 /// empty.
 #[derive(Clone, Debug)]
 pub struct TextLineDataset {
-    files: Arc<[PathBuf]>,
-    compression: Compression,
-    buffer_size: usize,
-    num_parallel_reads: usize,
+    source: FileSource,
 }
 
 impl TextLineDataset {
@@ -94,50 +91,22 @@ impl TextLineDataset {
         P: AsRef<Path>,
     {
         TextLineDataset {
-            files: files
-                .into_iter()
-                .map(|p| p.as_ref().to_path_buf())
-                .collect(),
-            compression: Compression::None,
-            buffer_size: DEFAULT_BUFFER_SIZE,
-            num_parallel_reads: 1,
+            source: FileSource::new(files),
         }
     }
 
-    /// The compression of every file.
-    pub fn compression(mut self, compression: Compression) -> Self {
-        self.compression = compression;
-        self
-    }
-
-    /// The read buffer size in bytes (0 means the default, 256 KiB).
-    pub fn buffer_size(mut self, bytes: usize) -> Self {
-        self.buffer_size = if bytes == 0 {
-            DEFAULT_BUFFER_SIZE
-        } else {
-            bytes
-        };
-        self
-    }
-
-    /// Reads this many files at once, interleaving their lines one at a time in a
-    /// deterministic order (0 or 1: sequential).
-    pub fn num_parallel_reads(mut self, n: usize) -> Self {
-        self.num_parallel_reads = n;
-        self
-    }
-
-    /// Wraps the source in a [`Dataset`].
-    pub fn build(self) -> Dataset {
-        Dataset::new(self)
+    /// A dataset reading the files named by the rank-0 string elements of `names`
+    /// (e.g. [`list_files`](crate::formats::list_files())), listed anew each epoch.
+    ///
+    /// Errors when `names` does not hold rank-0 strings.
+    pub fn from_file_names(names: &Dataset) -> Result<TextLineDataset> {
+        Ok(TextLineDataset {
+            source: FileSource::from_names("TextLineDataset", names)?,
+        })
     }
 }
 
-impl From<TextLineDataset> for Dataset {
-    fn from(s: TextLineDataset) -> Dataset {
-        Dataset::new(s)
-    }
-}
+file_source_builders!(TextLineDataset);
 
 fn line_elements(path: &Path, compression: Compression, buffer_size: usize) -> Result<ElementIter> {
     let r = open_read("TextLineDataset", path, compression, buffer_size)?;
@@ -154,21 +123,13 @@ fn line_elements(path: &Path, compression: Compression, buffer_size: usize) -> R
 
 impl DatasetSource for TextLineDataset {
     fn iter(&self) -> Result<ElementIter> {
-        let (compression, buffer_size) = (self.compression, self.buffer_size);
+        let (compression, buffer_size) = (self.source.compression, self.source.buffer_size);
         let open: OpenFile = Arc::new(move |p: &Path| line_elements(p, compression, buffer_size));
-        Ok(read_files(
-            Arc::clone(&self.files),
-            open,
-            self.num_parallel_reads,
-        ))
+        self.source.iter(self.element_spec(), open)
     }
 
     fn cardinality(&self) -> Cardinality {
-        if self.files.is_empty() {
-            Cardinality::Finite(0)
-        } else {
-            Cardinality::Unknown
-        }
+        self.source.cardinality()
     }
 
     fn element_spec(&self) -> ElementSpec {

@@ -67,6 +67,9 @@ impl InterleaveOptions {
     }
 }
 
+/// The least number of elements each open dataset of a parallel interleave buffers.
+const PARALLEL_BUFFER: usize = 16;
+
 struct Interleave {
     input: Dataset,
     f: DatasetFn,
@@ -104,7 +107,9 @@ impl InterleaveIter {
         let ds = catch(self.name, || f(e))
             .map_err(|err| annotate(err, format!("function failed on input element {i}")))?;
         if self.parallel {
-            let buffer = self.block_length.max(2);
+            // Each open dataset runs up to two blocks (at least PARALLEL_BUFFER
+            // elements) ahead, so its thread is not woken for every element.
+            let buffer = self.block_length.saturating_mul(2).max(PARALLEL_BUFFER);
             Ok(Box::new(PrefetchIter::start(
                 self.name,
                 buffer,

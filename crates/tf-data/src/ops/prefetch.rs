@@ -5,15 +5,16 @@
 use crate::cardinality::Cardinality;
 use crate::dataset::{Dataset, DatasetSource, ElementIter};
 use crate::element::{Element, ElementSpec};
-use crate::util::{AUTOTUNE, catch, spawn};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use crate::util::{AUTOTUNE, catch, lock, spawn, wait};
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use tf_core::{Error, Result};
 
 /// The buffer size `AUTOTUNE` stands for.
 const AUTOTUNE_BUFFER: usize = 8;
-/// Larger requests are clamped to this many elements (the channel allocates its slots
-/// up front; buffering more than this buys nothing).
+/// Larger requests are clamped to this many elements (buffering more than this buys
+/// nothing).
 const MAX_BUFFER: usize = 1 << 16;
 
 struct Prefetch {
@@ -44,20 +45,60 @@ impl DatasetSource for Prefetch {
     }
 }
 
-/// Consumer side of a prefetching thread. Dropping it closes the buffer (the producer
-/// stops at its next send) and joins the thread.
-pub(crate) struct PrefetchIter {
-    rx: Option<Receiver<Result<Element>>>,
-    handle: Option<JoinHandle<()>>,
+/// The buffer between a prefetching thread and its consumer.
+struct Queue {
+    items: VecDeque<Result<Element>>,
+    /// The producer finished (or died): no more items will come.
+    done: bool,
+    /// The consumer is gone: the producer should stop.
+    closed: bool,
+    consumer_waiting: bool,
+    producer_waiting: bool,
 }
 
-/// Sends, giving up when the consumer is gone.
-fn send(tx: &SyncSender<Result<Element>>, item: Result<Element>) -> bool {
-    match tx.try_send(item) {
-        Ok(()) => true,
-        Err(TrySendError::Full(item)) => tx.send(item).is_ok(),
-        Err(TrySendError::Disconnected(_)) => false,
+struct Shared {
+    queue: Mutex<Queue>,
+    /// Signalled when items arrive or the producer finishes.
+    ready: Condvar,
+    /// Signalled when the consumer takes items or leaves.
+    space: Condvar,
+    capacity: usize,
+}
+
+impl Shared {
+    /// Adds an item, waiting while the buffer is full; `false` when the consumer is
+    /// gone.
+    fn push(&self, item: Result<Element>) -> bool {
+        let mut q = lock(&self.queue);
+        while q.items.len() >= self.capacity && !q.closed {
+            q.producer_waiting = true;
+            q = wait(&self.space, q);
+        }
+        q.producer_waiting = false;
+        if q.closed {
+            return false;
+        }
+        q.items.push_back(item);
+        if q.consumer_waiting {
+            self.ready.notify_one();
+        }
+        true
     }
+
+    fn finish(&self) {
+        lock(&self.queue).done = true;
+        self.ready.notify_one();
+    }
+}
+
+/// Consumer side of a prefetching thread. The consumer takes every buffered element
+/// in one lock (so at most twice the buffer size is held), and threads are woken only
+/// when one of them waits. Dropping it closes the buffer (the producer stops at its
+/// next element) and joins the thread.
+pub(crate) struct PrefetchIter {
+    shared: Arc<Shared>,
+    local: VecDeque<Result<Element>>,
+    handle: Option<JoinHandle<()>>,
 }
 
 impl PrefetchIter {
@@ -69,32 +110,48 @@ impl PrefetchIter {
         buffer: usize,
         open: impl FnOnce() -> Result<ElementIter> + Send + 'static,
     ) -> Result<PrefetchIter> {
-        let (tx, rx) = sync_channel(buffer.clamp(1, MAX_BUFFER));
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue {
+                items: VecDeque::new(),
+                done: false,
+                closed: false,
+                consumer_waiting: false,
+                producer_waiting: false,
+            }),
+            ready: Condvar::new(),
+            space: Condvar::new(),
+            capacity: buffer.clamp(1, MAX_BUFFER),
+        });
+        let producer = Arc::clone(&shared);
         let handle = spawn(op, move || {
+            let sh = producer;
             let mut iter = match catch(op, open) {
                 Ok(it) => it,
                 Err(e) => {
-                    send(&tx, Err(e));
+                    sh.push(Err(e));
+                    sh.finish();
                     return;
                 }
             };
             loop {
                 match catch(op, || Ok(iter.next())) {
                     Ok(Some(item)) => {
-                        if !send(&tx, item) {
-                            return;
+                        if !sh.push(item) {
+                            break;
                         }
                     }
-                    Ok(None) => return,
+                    Ok(None) => break,
                     Err(panicked) => {
-                        send(&tx, Err(panicked));
-                        return;
+                        sh.push(Err(panicked));
+                        break;
                     }
                 }
             }
+            sh.finish();
         })?;
         Ok(PrefetchIter {
-            rx: Some(rx),
+            shared,
+            local: VecDeque::new(),
             handle: Some(handle),
         })
     }
@@ -103,14 +160,33 @@ impl PrefetchIter {
 impl Iterator for PrefetchIter {
     type Item = Result<Element>;
     fn next(&mut self) -> Option<Result<Element>> {
-        // A closed channel means the producer finished (all its sends arrive first).
-        self.rx.as_ref()?.recv().ok()
+        if let Some(item) = self.local.pop_front() {
+            return Some(item);
+        }
+        let sh = &*self.shared;
+        let mut q = lock(&sh.queue);
+        while q.items.is_empty() && !q.done {
+            q.consumer_waiting = true;
+            q = wait(&sh.ready, q);
+        }
+        q.consumer_waiting = false;
+        // Everything ready at once; the producer refills meanwhile.
+        std::mem::swap(&mut self.local, &mut q.items);
+        if q.producer_waiting {
+            sh.space.notify_one();
+        }
+        drop(q);
+        self.local.pop_front()
     }
 }
 
 impl Drop for PrefetchIter {
     fn drop(&mut self) {
-        drop(self.rx.take());
+        let mut q = lock(&self.shared.queue);
+        q.closed = true;
+        q.items.clear();
+        drop(q);
+        self.shared.space.notify_one();
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
@@ -118,10 +194,12 @@ impl Drop for PrefetchIter {
 }
 
 impl Dataset {
-    /// `Dataset.prefetch(buffer_size)`: a background thread produces up to
+    /// `Dataset.prefetch(buffer_size)`: a background thread fills a buffer of up to
     /// `buffer_size` elements ahead of the consumer ([`AUTOTUNE`] picks a small
-    /// buffer; 0 disables prefetching; sizes above 65536 are clamped). Order and errors are unchanged; the thread
-    /// stops when the iterator is dropped.
+    /// buffer; 0 disables prefetching; sizes above 65536 are clamped). The consumer
+    /// takes everything buffered at once, so up to twice `buffer_size` elements may be
+    /// held. Order and errors are unchanged; the thread stops when the iterator is
+    /// dropped.
     ///
     /// Errors when `buffer_size` is negative other than `AUTOTUNE`.
     pub fn prefetch(&self, buffer_size: i64) -> Result<Dataset> {

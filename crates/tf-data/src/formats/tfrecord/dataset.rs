@@ -5,9 +5,9 @@ use super::record::TFRecordReader;
 use crate::cardinality::Cardinality;
 use crate::dataset::{Dataset, DatasetSource, ElementIter};
 use crate::element::{Element, ElementSpec, StringTensor};
-use crate::formats::compression::{Compression, DEFAULT_BUFFER_SIZE, open_read};
-use crate::formats::files::{OpenFile, read_files};
-use std::path::{Path, PathBuf};
+use crate::formats::compression::{Compression, open_read};
+use crate::formats::files::{FileSource, OpenFile, file_source_builders};
+use std::path::Path;
 use std::sync::Arc;
 use tf_core::{PartialShape, Result};
 
@@ -32,10 +32,7 @@ use tf_core::{PartialShape, Result};
 /// ```
 #[derive(Clone, Debug)]
 pub struct TFRecordDataset {
-    files: Arc<[PathBuf]>,
-    compression: Compression,
-    buffer_size: usize,
-    num_parallel_reads: usize,
+    source: FileSource,
 }
 
 impl TFRecordDataset {
@@ -46,55 +43,23 @@ impl TFRecordDataset {
         P: AsRef<Path>,
     {
         TFRecordDataset {
-            files: files
-                .into_iter()
-                .map(|p| p.as_ref().to_path_buf())
-                .collect(),
-            compression: Compression::None,
-            buffer_size: DEFAULT_BUFFER_SIZE,
-            num_parallel_reads: 1,
+            source: FileSource::new(files),
         }
     }
 
-    /// The compression of every file.
-    pub fn compression(mut self, compression: Compression) -> Self {
-        self.compression = compression;
-        self
-    }
-
-    /// The read buffer size in bytes (TensorFlow's `buffer_size`; 0 means the default).
-    pub fn buffer_size(mut self, bytes: usize) -> Self {
-        self.buffer_size = if bytes == 0 {
-            DEFAULT_BUFFER_SIZE
-        } else {
-            bytes
-        };
-        self
-    }
-
-    /// Reads this many files at once on background threads, interleaving their records
-    /// one at a time in a deterministic order (0 or 1: sequential).
-    pub fn num_parallel_reads(mut self, n: usize) -> Self {
-        self.num_parallel_reads = n;
-        self
-    }
-
-    /// The files read.
-    pub fn files(&self) -> &[PathBuf] {
-        &self.files
-    }
-
-    /// Wraps the source in a [`Dataset`].
-    pub fn build(self) -> Dataset {
-        Dataset::new(self)
+    /// A dataset reading the files named by the rank-0 string elements of `names`
+    /// (TensorFlow's `TFRecordDataset(filenames)` with a dataset of file names, e.g.
+    /// [`list_files`](crate::formats::list_files())), listed anew each epoch.
+    ///
+    /// Errors when `names` does not hold rank-0 strings.
+    pub fn from_file_names(names: &Dataset) -> Result<TFRecordDataset> {
+        Ok(TFRecordDataset {
+            source: FileSource::from_names("TFRecordDataset", names)?,
+        })
     }
 }
 
-impl From<TFRecordDataset> for Dataset {
-    fn from(s: TFRecordDataset) -> Dataset {
-        Dataset::new(s)
-    }
-}
+file_source_builders!(TFRecordDataset);
 
 /// The records of one file as string elements.
 fn record_elements(
@@ -116,21 +81,13 @@ fn record_elements(
 
 impl DatasetSource for TFRecordDataset {
     fn iter(&self) -> Result<ElementIter> {
-        let (compression, buffer_size) = (self.compression, self.buffer_size);
+        let (compression, buffer_size) = (self.source.compression, self.source.buffer_size);
         let open: OpenFile = Arc::new(move |p: &Path| record_elements(p, compression, buffer_size));
-        Ok(read_files(
-            Arc::clone(&self.files),
-            open,
-            self.num_parallel_reads,
-        ))
+        self.source.iter(self.element_spec(), open)
     }
 
     fn cardinality(&self) -> Cardinality {
-        if self.files.is_empty() {
-            Cardinality::Finite(0)
-        } else {
-            Cardinality::Unknown
-        }
+        self.source.cardinality()
     }
 
     fn element_spec(&self) -> ElementSpec {
