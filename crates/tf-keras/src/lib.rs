@@ -22,7 +22,8 @@
 //! ## Map
 //! - [`layers`]: the [`Layer`](layers::Layer) trait and the built-in layers.
 //! - [`models`]: [`Model`], [`Sequential`], the functional API ([`KerasTensor`]),
-//!   training (`compile`, `fit`, ...), `summary`.
+//!   training (`compile`, `fit`, ...; the train step runs as a tf-graph traced function
+//!   unless [`Model::set_run_eagerly`] is set), `summary`.
 //! - [`activations`], [`initializers`], [`regularizers`], [`losses`], [`metrics`],
 //!   [`optimizers`] (with [`optimizers::schedules`]), [`callbacks`].
 //! - [`saving`]: `.keras` archives, `.weights.h5`, [`load_model`].

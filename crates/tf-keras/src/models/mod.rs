@@ -5,6 +5,7 @@
 mod data;
 mod functional;
 mod summary;
+mod traced;
 mod training;
 
 pub use functional::{KerasTensor, LayerExt};

@@ -2,9 +2,9 @@
 //! `test_on_batch`.
 //!
 //! One training step is [`Model::train_step`]: forward pass under a `GradientTape`,
-//! loss (plus regularization), gradients, optimizer update, metric updates. It is a
-//! single method over tensors so that a graph tracer can later trace it whole (the
-//! `run_eagerly` switch of [`Compiled`] keeps today's eager path).
+//! loss (plus regularization), gradients, optimizer update, metric updates. By default
+//! everything but the metric updates is traced into a tf-graph function (see
+//! `traced`); [`Model::set_run_eagerly`] (Keras's `run_eagerly=True`) runs it op by op.
 
 use super::Model;
 use super::data::{Data, class_sample_weights};
@@ -26,8 +26,12 @@ pub struct Compiled {
     pub metrics: Vec<Box<dyn Metric>>,
     /// The running mean of the loss (`loss` in logs).
     pub loss_tracker: MeanState,
-    /// Run the train step eagerly (always true until graph tracing exists).
+    /// Run the train step op by op instead of as a traced graph (default false).
     pub run_eagerly: bool,
+    /// Why the train step runs eagerly although `run_eagerly` is false (tracing failed).
+    pub trace_fallback: Option<String>,
+    /// The traced train steps, one per argument signature.
+    pub(crate) train_functions: super::traced::TrainFunctions,
     /// Metric names as given to `compile` (for `compile_config`).
     pub metric_names: Vec<String>,
 }
@@ -169,7 +173,7 @@ impl FitOptions {
     }
 }
 
-fn not_compiled(what: &str) -> Error {
+pub(crate) fn not_compiled(what: &str) -> Error {
     Error::precondition(
         format!("Model::{what}"),
         "the model must be compiled first (call compile)",
@@ -213,7 +217,9 @@ impl Model {
             losses,
             metrics,
             loss_tracker: MeanState::new("loss")?,
-            run_eagerly: true,
+            run_eagerly: false,
+            trace_fallback: None,
+            train_functions: Default::default(),
             metric_names,
         });
         Ok(())
@@ -222,6 +228,26 @@ impl Model {
     /// The compiled state, if any.
     pub fn compiled(&self) -> Option<&Compiled> {
         self.compiled.as_ref()
+    }
+
+    /// Keras's `run_eagerly`: `true` runs [`train_step`](Model::train_step) op by op,
+    /// `false` (the default after `compile`) runs it as a traced graph. Errors when the
+    /// model is not compiled.
+    pub fn set_run_eagerly(&mut self, run_eagerly: bool) -> Result<()> {
+        let c = self
+            .compiled
+            .as_mut()
+            .ok_or_else(|| not_compiled("set_run_eagerly"))?;
+        c.run_eagerly = run_eagerly;
+        Ok(())
+    }
+
+    /// Whether train steps run as a traced graph (compiled, `run_eagerly` off, and
+    /// tracing did not fail).
+    pub fn is_traced(&self) -> bool {
+        self.compiled
+            .as_ref()
+            .is_some_and(|c| !c.run_eagerly && c.trace_fallback.is_none())
     }
 
     /// The optimizer's current learning rate.
@@ -235,11 +261,18 @@ impl Model {
 
     /// Sets the optimizer's learning rate.
     pub fn set_optimizer_learning_rate(&mut self, lr: f64) -> Result<()> {
-        self.compiled
+        let c = self
+            .compiled
             .as_mut()
-            .ok_or_else(|| not_compiled("set_optimizer_learning_rate"))?
-            .optimizer
-            .set_learning_rate(lr)
+            .ok_or_else(|| not_compiled("set_optimizer_learning_rate"))?;
+        if matches!(
+            c.optimizer.base().learning_rate,
+            crate::optimizers::LearningRate::Schedule(_)
+        ) {
+            // The traced steps evaluate the schedule; a constant replaces it.
+            c.train_functions = Default::default();
+        }
+        c.optimizer.set_learning_rate(lr)
     }
 
     /// The total loss for a batch: each output's loss plus regularization losses.
@@ -330,22 +363,42 @@ impl Model {
 
     /// One training step on a batch: forward (training mode) under a tape, loss,
     /// gradients of the trainable weights, optimizer update, metric updates. Returns
-    /// the running logs. This is the unit a graph tracer compiles.
+    /// the running logs. Runs as a traced graph unless `run_eagerly` is set (or tracing
+    /// failed, see [`Compiled::trace_fallback`]).
     pub fn train_step(
         &mut self,
         xs: &[Tensor],
         ys: &[Tensor],
         sample_weight: Option<&Tensor>,
     ) -> Result<Logs> {
-        if self.compiled.is_none() {
+        let Some(c) = self.compiled.as_ref() else {
             return Err(not_compiled("train_step"));
-        }
+        };
+        // Inside someone else's trace or tape the step is simply recorded op by op.
+        let eager = c.run_eagerly || c.trace_fallback.is_some() || tf_core::context::is_active();
         let batch = xs
             .first()
             .and_then(|x| x.dims().first().copied())
             .unwrap_or(0);
-        // Build (first call) outside the tape so weight creation is not recorded.
+        // Build (first call) outside the tape and the trace so weight creation is not
+        // recorded.
         self.ensure_built_for(xs)?;
+        let (loss, preds) = if eager {
+            self.step_eagerly(xs, ys, sample_weight)?
+        } else {
+            self.step_traced(xs, ys, sample_weight)?
+        };
+        self.update_metrics(&loss, batch, ys, &preds, sample_weight)
+    }
+
+    /// Forward, loss, gradients and optimizer update of one step, op by op (this is
+    /// also what gets traced). Returns the loss and the predictions.
+    pub(crate) fn step_eagerly(
+        &mut self,
+        xs: &[Tensor],
+        ys: &[Tensor],
+        sample_weight: Option<&Tensor>,
+    ) -> Result<(Tensor, Vec<Tensor>)> {
         let vars: Vec<Variable> = self.trainable_weights()?;
         let tape = GradientTape::new();
         let preds = self.forward(xs, true)?;
@@ -364,7 +417,7 @@ impl Model {
             .ok_or_else(|| not_compiled("train_step"))?
             .optimizer
             .apply_gradients(&pairs)?;
-        self.update_metrics(&loss, batch, ys, &preds, sample_weight)
+        Ok((loss, preds))
     }
 
     /// One evaluation step: forward (inference mode), loss, metric updates.
