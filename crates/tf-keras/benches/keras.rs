@@ -1,6 +1,7 @@
 //! Keras-level training and inference throughput against Keras 3 / TensorFlow 2.21
-//! figures measured on this machine (issue 6). Eager train step (no graph tracing
-//! yet); figures are indicative: 2 cores shared with other jobs.
+//! figures measured on this machine (issue 6). `fit` runs the traced train step (the
+//! default) and, for comparison, the eager one (`run_eagerly`); figures are indicative:
+//! 2 cores shared with other jobs.
 
 use std::time::Instant;
 use tf_bench::{Figure, measure};
@@ -64,10 +65,23 @@ fn main() -> Result<()> {
     compile(&mut mlp)?;
     let (x, y) = data(128 * 40, &[784])?;
     let rate = fit_rate(&mut mlp, &x, &y, 128, 3)?;
-    Figure::new("fit 784-256-128-10 MLP, Adam, batch 128", rate, "samples/s")
-        .compare("Keras 3 / TF 2.21", 28_300.0)
-        .target(3.0 * 28_300.0)
-        .report();
+    mlp.set_run_eagerly(true)?;
+    let eager = fit_rate(&mut mlp, &x, &y, 128, 3)?;
+    Figure::new(
+        "fit 784-256-128-10 MLP, Adam, batch 128 (traced step)",
+        rate,
+        "samples/s",
+    )
+    .compare("Keras 3 / TF 2.21", 28_300.0)
+    .target(3.0 * 28_300.0)
+    .report();
+    Figure::new(
+        "fit 784-256-128-10 MLP, Adam, batch 128 (run_eagerly)",
+        eager,
+        "samples/s",
+    )
+    .compare("same, traced step", rate)
+    .report();
 
     // digits-sized MLP 64-128-10, batch 32, 30 epochs of 1347 samples.
     let mut small = Sequential::new();
@@ -98,13 +112,23 @@ fn main() -> Result<()> {
     compile(&mut c)?;
     let (x, y) = data(64 * 16, &[28, 28, 1])?;
     let rate = fit_rate(&mut c, &x, &y, 64, 2)?;
+    c.set_run_eagerly(true)?;
+    let eager = fit_rate(&mut c, &x, &y, 64, 2)?;
+    c.set_run_eagerly(false)?;
     Figure::new(
-        "fit CNN conv32-pool-conv64-pool-dense10 28x28x1, batch 64",
+        "fit CNN conv32-pool-conv64-pool-dense10 28x28x1, batch 64 (traced step)",
         rate,
         "samples/s",
     )
     .compare("Keras 3 / TF 2.21", 4_900.0)
     .target(1.5 * 4_900.0)
+    .report();
+    Figure::new(
+        "fit CNN conv32-pool-conv64-pool-dense10 28x28x1, batch 64 (run_eagerly)",
+        eager,
+        "samples/s",
+    )
+    .compare("same, traced step", rate)
     .report();
 
     // predict, batch 1, same CNN (eager forward).

@@ -311,14 +311,16 @@ impl Model {
         Ok(total)
     }
 
-    fn update_metrics(
+    /// Adds a batch to the loss tracker and the metrics (ops on their state variables,
+    /// so this also traces).
+    pub(crate) fn update_metric_states(
         &mut self,
         loss: &Tensor,
         batch: usize,
         ys: &[Tensor],
         preds: &[Tensor],
         sw: Option<&Tensor>,
-    ) -> Result<Logs> {
+    ) -> Result<()> {
         let c = self
             .compiled
             .as_mut()
@@ -331,6 +333,18 @@ impl Model {
                 m.update_state(y, p, sw)?;
             }
         }
+        Ok(())
+    }
+
+    fn update_metrics(
+        &mut self,
+        loss: &Tensor,
+        batch: usize,
+        ys: &[Tensor],
+        preds: &[Tensor],
+        sw: Option<&Tensor>,
+    ) -> Result<Logs> {
+        self.update_metric_states(loss, batch, ys, preds, sw)?;
         self.metric_logs()
     }
 
@@ -383,12 +397,13 @@ impl Model {
         // Build (first call) outside the tape and the trace so weight creation is not
         // recorded.
         self.ensure_built_for(xs)?;
-        let (loss, preds) = if eager {
-            self.step_eagerly(xs, ys, sample_weight)?
+        if eager {
+            let (loss, preds) = self.step_eagerly(xs, ys, sample_weight)?;
+            self.update_metrics(&loss, batch, ys, &preds, sample_weight)
         } else {
-            self.step_traced(xs, ys, sample_weight)?
-        };
-        self.update_metrics(&loss, batch, ys, &preds, sample_weight)
+            self.step_traced(xs, ys, sample_weight)?;
+            self.metric_logs()
+        }
     }
 
     /// Forward, loss, gradients and optimizer update of one step, op by op (this is
