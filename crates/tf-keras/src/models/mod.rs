@@ -3,13 +3,16 @@
 //! training API in `training` (`compile`, `fit`, `evaluate`, `predict`).
 
 mod data;
+mod dataset;
 mod functional;
+mod options;
 mod summary;
 mod traced;
 mod training;
 
 pub use functional::{KerasTensor, LayerExt};
-pub use training::{Compiled, FitOptions, Verbose};
+pub use options::{FitOptions, Verbose};
+pub use training::Compiled;
 
 use crate::layers::{InputLayer, Layer, ensure_built};
 use crate::naming::unique_object_name;

@@ -8,13 +8,24 @@
 
 use super::Model;
 use super::data::{Data, class_sample_weights};
-use crate::callbacks::{Callback, History, Logs, ProgbarLogger, TrainParams};
+use super::options::FitOptions;
+use crate::callbacks::{History, Logs, ProgbarLogger, TrainParams};
 use crate::losses::Loss;
 use crate::metrics::{self, MeanState, Metric};
 use crate::optimizers::Optimizer;
-use std::io::IsTerminal;
 use tf_autodiff::GradientTape;
 use tf_core::{Error, Result, Tensor, Variable, ops};
+
+/// One epoch of training batches.
+pub(crate) type BatchIter = Box<dyn Iterator<Item = Result<Data>>>;
+
+/// Validation data of `fit`.
+pub(crate) enum Validation {
+    /// Tensors, evaluated in batches of the given size.
+    Data(Data, usize),
+    /// A batched dataset.
+    Dataset(tf_data::Dataset),
+}
 
 /// What `compile` sets up.
 pub struct Compiled {
@@ -34,143 +45,6 @@ pub struct Compiled {
     pub(crate) train_functions: super::traced::TrainFunctions,
     /// Metric names as given to `compile` (for `compile_config`).
     pub metric_names: Vec<String>,
-}
-
-/// Progress display of `fit` / `evaluate`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Verbose {
-    /// A progress bar on a terminal, one line per epoch otherwise (Keras's "auto").
-    #[default]
-    Auto,
-    /// Nothing.
-    Silent,
-    /// A live progress bar.
-    ProgressBar,
-    /// One line per epoch.
-    OneLinePerEpoch,
-}
-
-impl Verbose {
-    fn level(self) -> u8 {
-        match self {
-            Verbose::Silent => 0,
-            Verbose::ProgressBar => 1,
-            Verbose::OneLinePerEpoch => 2,
-            Verbose::Auto => {
-                if std::io::stdout().is_terminal() {
-                    1
-                } else {
-                    2
-                }
-            }
-        }
-    }
-}
-
-/// Options of [`Model::fit`] (Keras's keyword arguments).
-pub struct FitOptions {
-    /// Number of epochs (default 1).
-    pub epochs: usize,
-    /// Samples per batch (default 32).
-    pub batch_size: usize,
-    /// Progress display.
-    pub verbose: Verbose,
-    /// Fraction of the data (taken from the end, before shuffling) held out for validation.
-    pub validation_split: f64,
-    /// Explicit validation inputs and targets (overrides `validation_split`).
-    pub validation_data: Option<(Vec<Tensor>, Vec<Tensor>)>,
-    /// Reshuffle the training samples every epoch (default true).
-    pub shuffle: bool,
-    /// Per-class loss weights (`(class, weight)`; other classes weigh 1).
-    pub class_weight: Vec<(usize, f64)>,
-    /// Per-sample loss weights `[n]`.
-    pub sample_weight: Option<Tensor>,
-    /// Callbacks.
-    pub callbacks: Vec<Box<dyn Callback>>,
-    /// The epoch to start at (for resuming).
-    pub initial_epoch: usize,
-    /// Seed for shuffling (default: drawn from tf-core's seeded generator).
-    pub seed: Option<u64>,
-}
-
-impl Default for FitOptions {
-    fn default() -> Self {
-        FitOptions {
-            epochs: 1,
-            batch_size: 32,
-            verbose: Verbose::Auto,
-            validation_split: 0.0,
-            validation_data: None,
-            shuffle: true,
-            class_weight: Vec::new(),
-            sample_weight: None,
-            callbacks: Vec::new(),
-            initial_epoch: 0,
-            seed: None,
-        }
-    }
-}
-
-impl FitOptions {
-    /// Keras's defaults.
-    pub fn new() -> FitOptions {
-        FitOptions::default()
-    }
-    /// Sets `epochs`.
-    pub fn epochs(mut self, e: usize) -> Self {
-        self.epochs = e;
-        self
-    }
-    /// Sets `batch_size`.
-    pub fn batch_size(mut self, b: usize) -> Self {
-        self.batch_size = b;
-        self
-    }
-    /// Sets `verbose`.
-    pub fn verbose(mut self, v: Verbose) -> Self {
-        self.verbose = v;
-        self
-    }
-    /// Sets `validation_split`.
-    pub fn validation_split(mut self, f: f64) -> Self {
-        self.validation_split = f;
-        self
-    }
-    /// Sets `validation_data` for a single-input, single-output model.
-    pub fn validation_data(mut self, x: &Tensor, y: &Tensor) -> Self {
-        self.validation_data = Some((vec![x.clone()], vec![y.clone()]));
-        self
-    }
-    /// Sets `shuffle`.
-    pub fn shuffle(mut self, s: bool) -> Self {
-        self.shuffle = s;
-        self
-    }
-    /// Sets `class_weight`.
-    pub fn class_weight(mut self, w: &[(usize, f64)]) -> Self {
-        self.class_weight = w.to_vec();
-        self
-    }
-    /// Sets `sample_weight`.
-    pub fn sample_weight(mut self, w: &Tensor) -> Self {
-        self.sample_weight = Some(w.clone());
-        self
-    }
-    /// Adds a callback.
-    pub fn callback(mut self, c: impl Callback + 'static) -> Self {
-        self.callbacks.push(Box::new(c));
-        self
-    }
-    /// Sets `initial_epoch`.
-    pub fn initial_epoch(mut self, e: usize) -> Self {
-        self.initial_epoch = e;
-        self
-    }
-    /// Fixes the shuffling seed.
-    pub fn seed(mut self, s: u64) -> Self {
-        self.seed = Some(s);
-        self
-    }
 }
 
 pub(crate) fn not_compiled(what: &str) -> Error {
@@ -451,7 +325,7 @@ impl Model {
         self.update_metrics(&loss, batch, ys, &preds, sample_weight)
     }
 
-    fn ensure_built_for(&mut self, xs: &[Tensor]) -> Result<()> {
+    pub(crate) fn ensure_built_for(&mut self, xs: &[Tensor]) -> Result<()> {
         if !self.is_built()? {
             let x = xs
                 .first()
@@ -513,22 +387,51 @@ impl Model {
             }
             None => (all, None),
         };
-        let steps = train.len().div_ceil(options.batch_size.max(1));
+        let batch_size = options.batch_size;
+        if batch_size == 0 {
+            return Err(Error::invalid("fit", "batch_size must be positive"));
+        }
+        let validation = match options.validation_dataset.take() {
+            Some(ds) => Some(Validation::Dataset(ds)),
+            None => val.map(|v| Validation::Data(v, batch_size)),
+        };
+        let steps = train.len().div_ceil(batch_size);
+        let shuffle = options.shuffle;
+        self.ensure_built_for(xs)?;
+        let mut epoch_batches = |seed: u64| -> Result<BatchIter> {
+            Ok(Box::new(
+                train
+                    .batches(batch_size, shuffle, seed)?
+                    .into_iter()
+                    .map(Ok),
+            ))
+        };
+        self.fit_loop(&mut epoch_batches, Some(steps), validation, options)
+    }
+
+    /// The epoch loop of `fit`: `epoch_batches(seed)` yields one epoch's batches;
+    /// `steps` is their number when known (progress display).
+    pub(crate) fn fit_loop(
+        &mut self,
+        epoch_batches: &mut dyn FnMut(u64) -> Result<BatchIter>,
+        steps: Option<usize>,
+        validation: Option<Validation>,
+        mut options: FitOptions,
+    ) -> Result<History> {
         let verbose = options.verbose.level();
         let mut callbacks = std::mem::take(&mut options.callbacks);
         if verbose > 0 {
             callbacks.insert(0, Box::new(ProgbarLogger::new()));
         }
-        let params = TrainParams {
+        let mut params = TrainParams {
             epochs: options.epochs,
-            steps,
+            steps: steps.unwrap_or(0),
             verbose,
         };
         for cb in &mut callbacks {
             cb.set_params(&params);
         }
         self.stop_training = false;
-        self.ensure_built_for(xs)?;
         for cb in &mut callbacks {
             cb.on_train_begin(self)?;
         }
@@ -546,13 +449,15 @@ impl Model {
             seed = seed
                 .wrapping_mul(6_364_136_223_846_793_005)
                 .wrapping_add(1_442_695_040_888_963_407);
-            let batches = train.batches(options.batch_size, options.shuffle, seed)?;
             let mut logs = Logs::new();
-            for (i, b) in batches.iter().enumerate() {
+            let mut done = 0usize;
+            for (i, b) in epoch_batches(seed)?.enumerate() {
+                let b = b?;
                 for cb in &mut callbacks {
                     cb.on_train_batch_begin(self, i)?;
                 }
                 logs = self.train_step(&b.xs, &b.ys, b.sw.as_ref())?;
+                done = i + 1;
                 for cb in &mut callbacks {
                     cb.on_train_batch_end(self, i, &logs)?;
                 }
@@ -560,8 +465,25 @@ impl Model {
                     break;
                 }
             }
-            if let Some(v) = &val {
-                let vlogs = self.evaluate_data(v, options.batch_size)?;
+            if done == 0 {
+                return Err(Error::invalid(
+                    "fit",
+                    format!("epoch {} had no training batches", epoch + 1),
+                ));
+            }
+            if params.steps != done && !self.stop_training {
+                // A dataset of unknown cardinality: the progress display learns the
+                // number of steps from the first epoch.
+                params.steps = done;
+                for cb in &mut callbacks {
+                    cb.set_params(&params);
+                }
+            }
+            if let Some(v) = &validation {
+                let vlogs = match v {
+                    Validation::Data(d, bs) => self.evaluate_data(d, *bs)?,
+                    Validation::Dataset(ds) => self.evaluate_dataset(ds)?,
+                };
                 logs.extend_prefixed(&vlogs, "val_");
             }
             for cb in &mut callbacks {
@@ -579,7 +501,7 @@ impl Model {
         Ok(history)
     }
 
-    fn evaluate_data(&mut self, data: &Data, batch_size: usize) -> Result<Logs> {
+    pub(crate) fn evaluate_data(&mut self, data: &Data, batch_size: usize) -> Result<Logs> {
         self.reset_metrics()?;
         let mut logs = Logs::new();
         for b in data.batches(batch_size, false, 0)? {
