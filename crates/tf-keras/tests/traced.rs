@@ -173,3 +173,30 @@ fn traced_step_counts_iterations_and_label_smoothing() {
     assert!(m.is_traced());
     assert_eq!(m.compiled().unwrap().optimizer.iterations().unwrap(), 3);
 }
+
+#[test]
+fn export_writes_a_saved_model_that_predicts_like_the_model() {
+    ops::set_random_seed(6);
+    let dir = std::env::temp_dir().join(format!("tfk_export_{}", std::process::id()));
+    let (x, _) = data(5, 21);
+    for mut m in [mlp(), cnn()] {
+        let want = m.predict(&x, 8).unwrap();
+        std::fs::remove_dir_all(&dir).ok();
+        m.export(&dir).unwrap();
+        let loaded = tf_graph::saved_model::load(&dir).unwrap();
+        let sig = loaded.signature("serving_default").unwrap();
+        assert_eq!(sig.def.outputs[0].0, "output_0");
+        for rows in [5usize, 2] {
+            let xs = ops::slice(&x, &[0, 0], &[rows as i64, -1]).unwrap();
+            let got = sig.call(&[xs]).unwrap();
+            let w = ops::slice(&want, &[0, 0], &[rows as i64, -1]).unwrap();
+            assert!(max_diff(&got, &[w]) < 1e-5);
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+    // An unbuilt model cannot be exported.
+    let mut m = Sequential::new();
+    m.add(Dense::new(2)).unwrap();
+    let e = m.export(&dir).unwrap_err().to_string();
+    assert!(e.contains("input shape"), "{e}");
+}

@@ -259,6 +259,26 @@ impl Model {
         }
     }
 
+    /// The input layer of a `Sequential` model (when its input shape is known).
+    pub(crate) fn input_layer(&self) -> Option<&InputLayer> {
+        match &self.topology {
+            Topology::Sequential { input, .. } => input.as_ref(),
+            Topology::Functional(_) => None,
+        }
+    }
+
+    /// The symbolic inputs of a functional model with their input layers' names.
+    pub(crate) fn input_tensors_with_names(&self) -> Result<Vec<(KerasTensor, String)>> {
+        match &self.topology {
+            Topology::Sequential { .. } => Ok(Vec::new()),
+            Topology::Functional(f) => f
+                .inputs
+                .iter()
+                .map(|t| Ok((t.clone(), t.layer().name()?)))
+                .collect(),
+        }
+    }
+
     /// The output shapes, when known.
     pub fn output_shapes(&self) -> Result<Vec<PartialShape>> {
         Ok(match &self.topology {
