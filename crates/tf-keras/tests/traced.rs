@@ -200,3 +200,26 @@ fn export_writes_a_saved_model_that_predicts_like_the_model() {
     let e = m.export(&dir).unwrap_err().to_string();
     assert!(e.contains("input shape"), "{e}");
 }
+
+#[test]
+fn traced_predict_matches_forward_and_follows_weight_changes() {
+    ops::set_random_seed(8);
+    let (x, _) = data(7, 31);
+    for mut m in [mlp(), cnn()] {
+        // 7 rows in batches of 3: two signatures (3 and 1 rows).
+        let eager = m.forward(std::slice::from_ref(&x), false).unwrap();
+        let traced = m.predict(&x, 3).unwrap();
+        assert!(max_diff(&eager, &[traced]) < 1e-5);
+        // New weight values are read by the cached graph.
+        let w: Vec<Tensor> = m
+            .get_weights()
+            .unwrap()
+            .iter()
+            .map(|t| ops::mul(t, &Tensor::from_scalar(0.5f32)).unwrap())
+            .collect();
+        m.set_weights(&w).unwrap();
+        let eager = m.forward(std::slice::from_ref(&x), false).unwrap();
+        let traced = m.predict(&x, 3).unwrap();
+        assert!(max_diff(&eager, &[traced]) < 1e-5);
+    }
+}

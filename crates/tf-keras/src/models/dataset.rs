@@ -183,7 +183,7 @@ impl Model {
         for e in ds.iter()? {
             let b = unpack(&e?)?;
             self.ensure_built_for(&b.xs)?;
-            let outs = self.forward(&b.xs, false)?;
+            let outs = self.predict_step(&b.xs)?;
             if parts.is_empty() {
                 parts = vec![Vec::new(); outs.len()];
             }

@@ -93,6 +93,8 @@ pub struct Model {
     pub(crate) compiled: Option<Compiled>,
     /// Set by callbacks (early stopping) to end `fit` after the current epoch.
     pub stop_training: bool,
+    /// Traced inference functions of `predict`, one per input signature.
+    pub(crate) predict_functions: traced::PredictFunctions,
 }
 
 /// Keras's `Sequential`: a stack of single-input layers.
@@ -128,6 +130,7 @@ impl Sequential {
             },
             compiled: None,
             stop_training: false,
+            predict_functions: Default::default(),
         }
     }
 
@@ -161,6 +164,7 @@ impl Model {
 
     /// [`add`](Model::add) for a boxed layer.
     pub fn add_boxed(&mut self, layer: Box<dyn Layer>) -> Result<()> {
+        self.predict_functions = Default::default();
         let Topology::Sequential {
             input,
             layers,
@@ -227,6 +231,7 @@ impl Model {
     /// Builds a `Sequential` model for inputs of `input_shape` (batch dimension
     /// included, usually `None`). Functional models are always built.
     pub fn build(&mut self, input_shape: &PartialShape) -> Result<()> {
+        self.predict_functions = Default::default();
         if let Topology::Sequential {
             layers,
             output_shape,

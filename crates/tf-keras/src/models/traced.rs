@@ -46,6 +46,13 @@ impl TrainFunctions {
     }
 }
 
+/// Traced inference functions of `predict`, one per input signature (`None` when
+/// tracing failed: that signature runs eagerly).
+#[derive(Default)]
+pub(crate) struct PredictFunctions {
+    entries: Vec<(Vec<TensorSpec>, Option<ConcreteFunction>)>,
+}
+
 /// The specs of concrete arguments (exact shapes).
 fn specs_of(args: &[Tensor]) -> Vec<TensorSpec> {
     args.iter()
@@ -168,5 +175,43 @@ impl Model {
             self.update_metric_states(&loss, batch, ys, &out, sample_weight)?;
         }
         Ok(())
+    }
+
+    /// The forward pass in inference mode for one `predict` batch, through a traced
+    /// graph per input signature (eager inside another trace or tape, and when tracing
+    /// fails; the reason is logged with `tracing::debug!`).
+    pub(crate) fn predict_step(&mut self, xs: &[Tensor]) -> Result<Vec<Tensor>> {
+        if tf_core::context::is_active() {
+            return self.forward(xs, false);
+        }
+        let specs = specs_of(xs);
+        let idx = match self
+            .predict_functions
+            .entries
+            .iter()
+            .position(|(k, _)| *k == specs)
+        {
+            Some(i) => i,
+            None => {
+                let model: &Model = self;
+                let mut body = |a: &[Tensor]| model.forward(a, false);
+                let f = ConcreteFunction::trace("predict", &specs, false, &Pipeline::default(), &mut body)
+                    .map_err(|e| {
+                        tracing::debug!(target: "tf_keras", model = %self.name, "predict runs eagerly: {e}");
+                    })
+                    .ok();
+                self.predict_functions.entries.push((specs, f));
+                self.predict_functions.entries.len() - 1
+            }
+        };
+        match self
+            .predict_functions
+            .entries
+            .get(idx)
+            .and_then(|(_, f)| f.as_ref())
+        {
+            Some(f) => f.call(xs),
+            None => self.forward(xs, false),
+        }
     }
 }

@@ -86,6 +86,7 @@ impl Model {
             return Err(Error::invalid("Model::compile", "needs a loss"));
         }
         let metric_names = metrics.iter().map(|m| m.name().to_string()).collect();
+        self.predict_functions = Default::default();
         self.compiled = Some(Compiled {
             optimizer,
             losses,
@@ -548,7 +549,7 @@ impl Model {
         self.ensure_built_for(xs)?;
         let mut parts: Vec<Vec<Tensor>> = Vec::new();
         for b in data.batches(batch_size, false, 0)? {
-            let outs = self.forward(&b.xs, false)?;
+            let outs = self.predict_step(&b.xs)?;
             if parts.is_empty() {
                 parts = vec![Vec::new(); outs.len()];
             }
