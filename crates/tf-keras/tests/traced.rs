@@ -223,3 +223,10 @@ fn traced_predict_matches_forward_and_follows_weight_changes() {
         assert!(max_diff(&eager, &[traced]) < 1e-5);
     }
 }
+
+/// The traced-function caches keep `Model` movable to another thread (servers do).
+#[test]
+fn model_with_traced_caches_is_send() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Model>();
+}
