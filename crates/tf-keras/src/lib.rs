@@ -22,10 +22,12 @@
 //! ## Map
 //! - [`layers`]: the [`Layer`](layers::Layer) trait and the built-in layers.
 //! - [`models`]: [`Model`], [`Sequential`], the functional API ([`KerasTensor`]),
-//!   training (`compile`, `fit`, ...), `summary`.
+//!   training (`compile`, `fit`, ... on tensors or tf-data Datasets; the train step runs as a tf-graph traced function
+//!   unless [`Model::set_run_eagerly`] is set), `summary`.
 //! - [`activations`], [`initializers`], [`regularizers`], [`losses`], [`metrics`],
 //!   [`optimizers`] (with [`optimizers::schedules`]), [`callbacks`].
-//! - [`saving`]: `.keras` archives, `.weights.h5`, [`load_model`].
+//! - [`saving`]: `.keras` archives, `.weights.h5`, [`load_model`], and
+//!   [`Model::export`] (a tf-graph SavedModel with a `serving_default` signature).
 //! - [`naming`]: Keras's auto-naming and `clear_session`.
 //!
 //! Errors are [`tf_core::Error`] values naming the layer, class or file involved.

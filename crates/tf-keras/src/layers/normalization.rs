@@ -206,7 +206,8 @@ impl Layer for BatchNormalization {
             let one_m = scalar(1.0 - self.momentum, dt)?;
             for (stat, batch) in [(&self.moving_mean, &m1), (&self.moving_variance, &v1)] {
                 if let Some(v) = stat {
-                    let cur = v.value();
+                    // Read through the context: a traced step must see the live value.
+                    let cur = v.read()?;
                     let upd = ops::add(&ops::mul(&cur, &mom)?, &ops::mul(batch, &one_m)?)?;
                     v.assign(&upd)?;
                 }

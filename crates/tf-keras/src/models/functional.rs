@@ -230,6 +230,7 @@ impl Model {
             topology: Topology::Functional(f),
             compiled: None,
             stop_training: false,
+            predict_functions: Default::default(),
         })
     }
 }

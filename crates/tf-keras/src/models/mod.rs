@@ -3,12 +3,16 @@
 //! training API in `training` (`compile`, `fit`, `evaluate`, `predict`).
 
 mod data;
+mod dataset;
 mod functional;
+mod options;
 mod summary;
+mod traced;
 mod training;
 
 pub use functional::{KerasTensor, LayerExt};
-pub use training::{Compiled, FitOptions, Verbose};
+pub use options::{FitOptions, Verbose};
+pub use training::Compiled;
 
 use crate::layers::{InputLayer, Layer, ensure_built};
 use crate::naming::unique_object_name;
@@ -89,6 +93,8 @@ pub struct Model {
     pub(crate) compiled: Option<Compiled>,
     /// Set by callbacks (early stopping) to end `fit` after the current epoch.
     pub stop_training: bool,
+    /// Traced inference functions of `predict`, one per input signature.
+    pub(crate) predict_functions: traced::PredictFunctions,
 }
 
 /// Keras's `Sequential`: a stack of single-input layers.
@@ -124,6 +130,7 @@ impl Sequential {
             },
             compiled: None,
             stop_training: false,
+            predict_functions: Default::default(),
         }
     }
 
@@ -157,6 +164,7 @@ impl Model {
 
     /// [`add`](Model::add) for a boxed layer.
     pub fn add_boxed(&mut self, layer: Box<dyn Layer>) -> Result<()> {
+        self.predict_functions = Default::default();
         let Topology::Sequential {
             input,
             layers,
@@ -223,6 +231,7 @@ impl Model {
     /// Builds a `Sequential` model for inputs of `input_shape` (batch dimension
     /// included, usually `None`). Functional models are always built.
     pub fn build(&mut self, input_shape: &PartialShape) -> Result<()> {
+        self.predict_functions = Default::default();
         if let Topology::Sequential {
             layers,
             output_shape,
@@ -252,6 +261,26 @@ impl Model {
                 input.iter().map(|i| i.batch_shape().clone()).collect()
             }
             Topology::Functional(f) => f.inputs.iter().map(|t| t.shape().clone()).collect(),
+        }
+    }
+
+    /// The input layer of a `Sequential` model (when its input shape is known).
+    pub(crate) fn input_layer(&self) -> Option<&InputLayer> {
+        match &self.topology {
+            Topology::Sequential { input, .. } => input.as_ref(),
+            Topology::Functional(_) => None,
+        }
+    }
+
+    /// The symbolic inputs of a functional model with their input layers' names.
+    pub(crate) fn input_tensors_with_names(&self) -> Result<Vec<(KerasTensor, String)>> {
+        match &self.topology {
+            Topology::Sequential { .. } => Ok(Vec::new()),
+            Topology::Functional(f) => f
+                .inputs
+                .iter()
+                .map(|t| Ok((t.clone(), t.layer().name()?)))
+                .collect(),
         }
     }
 

@@ -2,19 +2,30 @@
 //! `test_on_batch`.
 //!
 //! One training step is [`Model::train_step`]: forward pass under a `GradientTape`,
-//! loss (plus regularization), gradients, optimizer update, metric updates. It is a
-//! single method over tensors so that a graph tracer can later trace it whole (the
-//! `run_eagerly` switch of [`Compiled`] keeps today's eager path).
+//! loss (plus regularization), gradients, optimizer update, metric updates. By default
+//! everything but the metric updates is traced into a tf-graph function (see
+//! `traced`); [`Model::set_run_eagerly`] (Keras's `run_eagerly=True`) runs it op by op.
 
 use super::Model;
 use super::data::{Data, class_sample_weights};
-use crate::callbacks::{Callback, History, Logs, ProgbarLogger, TrainParams};
+use super::options::FitOptions;
+use crate::callbacks::{History, Logs, ProgbarLogger, TrainParams};
 use crate::losses::Loss;
 use crate::metrics::{self, MeanState, Metric};
 use crate::optimizers::Optimizer;
-use std::io::IsTerminal;
 use tf_autodiff::GradientTape;
 use tf_core::{Error, Result, Tensor, Variable, ops};
+
+/// One epoch of training batches.
+pub(crate) type BatchIter = Box<dyn Iterator<Item = Result<Data>>>;
+
+/// Validation data of `fit`.
+pub(crate) enum Validation {
+    /// Tensors, evaluated in batches of the given size.
+    Data(Data, usize),
+    /// A batched dataset.
+    Dataset(tf_data::Dataset),
+}
 
 /// What `compile` sets up.
 pub struct Compiled {
@@ -26,150 +37,17 @@ pub struct Compiled {
     pub metrics: Vec<Box<dyn Metric>>,
     /// The running mean of the loss (`loss` in logs).
     pub loss_tracker: MeanState,
-    /// Run the train step eagerly (always true until graph tracing exists).
+    /// Run the train step op by op instead of as a traced graph (default false).
     pub run_eagerly: bool,
+    /// Why the train step runs eagerly although `run_eagerly` is false (tracing failed).
+    pub trace_fallback: Option<String>,
+    /// The traced train steps, one per argument signature.
+    pub(crate) train_functions: super::traced::TrainFunctions,
     /// Metric names as given to `compile` (for `compile_config`).
     pub metric_names: Vec<String>,
 }
 
-/// Progress display of `fit` / `evaluate`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Verbose {
-    /// A progress bar on a terminal, one line per epoch otherwise (Keras's "auto").
-    #[default]
-    Auto,
-    /// Nothing.
-    Silent,
-    /// A live progress bar.
-    ProgressBar,
-    /// One line per epoch.
-    OneLinePerEpoch,
-}
-
-impl Verbose {
-    fn level(self) -> u8 {
-        match self {
-            Verbose::Silent => 0,
-            Verbose::ProgressBar => 1,
-            Verbose::OneLinePerEpoch => 2,
-            Verbose::Auto => {
-                if std::io::stdout().is_terminal() {
-                    1
-                } else {
-                    2
-                }
-            }
-        }
-    }
-}
-
-/// Options of [`Model::fit`] (Keras's keyword arguments).
-pub struct FitOptions {
-    /// Number of epochs (default 1).
-    pub epochs: usize,
-    /// Samples per batch (default 32).
-    pub batch_size: usize,
-    /// Progress display.
-    pub verbose: Verbose,
-    /// Fraction of the data (taken from the end, before shuffling) held out for validation.
-    pub validation_split: f64,
-    /// Explicit validation inputs and targets (overrides `validation_split`).
-    pub validation_data: Option<(Vec<Tensor>, Vec<Tensor>)>,
-    /// Reshuffle the training samples every epoch (default true).
-    pub shuffle: bool,
-    /// Per-class loss weights (`(class, weight)`; other classes weigh 1).
-    pub class_weight: Vec<(usize, f64)>,
-    /// Per-sample loss weights `[n]`.
-    pub sample_weight: Option<Tensor>,
-    /// Callbacks.
-    pub callbacks: Vec<Box<dyn Callback>>,
-    /// The epoch to start at (for resuming).
-    pub initial_epoch: usize,
-    /// Seed for shuffling (default: drawn from tf-core's seeded generator).
-    pub seed: Option<u64>,
-}
-
-impl Default for FitOptions {
-    fn default() -> Self {
-        FitOptions {
-            epochs: 1,
-            batch_size: 32,
-            verbose: Verbose::Auto,
-            validation_split: 0.0,
-            validation_data: None,
-            shuffle: true,
-            class_weight: Vec::new(),
-            sample_weight: None,
-            callbacks: Vec::new(),
-            initial_epoch: 0,
-            seed: None,
-        }
-    }
-}
-
-impl FitOptions {
-    /// Keras's defaults.
-    pub fn new() -> FitOptions {
-        FitOptions::default()
-    }
-    /// Sets `epochs`.
-    pub fn epochs(mut self, e: usize) -> Self {
-        self.epochs = e;
-        self
-    }
-    /// Sets `batch_size`.
-    pub fn batch_size(mut self, b: usize) -> Self {
-        self.batch_size = b;
-        self
-    }
-    /// Sets `verbose`.
-    pub fn verbose(mut self, v: Verbose) -> Self {
-        self.verbose = v;
-        self
-    }
-    /// Sets `validation_split`.
-    pub fn validation_split(mut self, f: f64) -> Self {
-        self.validation_split = f;
-        self
-    }
-    /// Sets `validation_data` for a single-input, single-output model.
-    pub fn validation_data(mut self, x: &Tensor, y: &Tensor) -> Self {
-        self.validation_data = Some((vec![x.clone()], vec![y.clone()]));
-        self
-    }
-    /// Sets `shuffle`.
-    pub fn shuffle(mut self, s: bool) -> Self {
-        self.shuffle = s;
-        self
-    }
-    /// Sets `class_weight`.
-    pub fn class_weight(mut self, w: &[(usize, f64)]) -> Self {
-        self.class_weight = w.to_vec();
-        self
-    }
-    /// Sets `sample_weight`.
-    pub fn sample_weight(mut self, w: &Tensor) -> Self {
-        self.sample_weight = Some(w.clone());
-        self
-    }
-    /// Adds a callback.
-    pub fn callback(mut self, c: impl Callback + 'static) -> Self {
-        self.callbacks.push(Box::new(c));
-        self
-    }
-    /// Sets `initial_epoch`.
-    pub fn initial_epoch(mut self, e: usize) -> Self {
-        self.initial_epoch = e;
-        self
-    }
-    /// Fixes the shuffling seed.
-    pub fn seed(mut self, s: u64) -> Self {
-        self.seed = Some(s);
-        self
-    }
-}
-
-fn not_compiled(what: &str) -> Error {
+pub(crate) fn not_compiled(what: &str) -> Error {
     Error::precondition(
         format!("Model::{what}"),
         "the model must be compiled first (call compile)",
@@ -208,12 +86,15 @@ impl Model {
             return Err(Error::invalid("Model::compile", "needs a loss"));
         }
         let metric_names = metrics.iter().map(|m| m.name().to_string()).collect();
+        self.predict_functions = Default::default();
         self.compiled = Some(Compiled {
             optimizer,
             losses,
             metrics,
             loss_tracker: MeanState::new("loss")?,
-            run_eagerly: true,
+            run_eagerly: false,
+            trace_fallback: None,
+            train_functions: Default::default(),
             metric_names,
         });
         Ok(())
@@ -222,6 +103,26 @@ impl Model {
     /// The compiled state, if any.
     pub fn compiled(&self) -> Option<&Compiled> {
         self.compiled.as_ref()
+    }
+
+    /// Keras's `run_eagerly`: `true` runs [`train_step`](Model::train_step) op by op,
+    /// `false` (the default after `compile`) runs it as a traced graph. Errors when the
+    /// model is not compiled.
+    pub fn set_run_eagerly(&mut self, run_eagerly: bool) -> Result<()> {
+        let c = self
+            .compiled
+            .as_mut()
+            .ok_or_else(|| not_compiled("set_run_eagerly"))?;
+        c.run_eagerly = run_eagerly;
+        Ok(())
+    }
+
+    /// Whether train steps run as a traced graph (compiled, `run_eagerly` off, and
+    /// tracing did not fail).
+    pub fn is_traced(&self) -> bool {
+        self.compiled
+            .as_ref()
+            .is_some_and(|c| !c.run_eagerly && c.trace_fallback.is_none())
     }
 
     /// The optimizer's current learning rate.
@@ -235,11 +136,18 @@ impl Model {
 
     /// Sets the optimizer's learning rate.
     pub fn set_optimizer_learning_rate(&mut self, lr: f64) -> Result<()> {
-        self.compiled
+        let c = self
+            .compiled
             .as_mut()
-            .ok_or_else(|| not_compiled("set_optimizer_learning_rate"))?
-            .optimizer
-            .set_learning_rate(lr)
+            .ok_or_else(|| not_compiled("set_optimizer_learning_rate"))?;
+        if matches!(
+            c.optimizer.base().learning_rate,
+            crate::optimizers::LearningRate::Schedule(_)
+        ) {
+            // The traced steps evaluate the schedule; a constant replaces it.
+            c.train_functions = Default::default();
+        }
+        c.optimizer.set_learning_rate(lr)
     }
 
     /// The total loss for a batch: each output's loss plus regularization losses.
@@ -278,14 +186,16 @@ impl Model {
         Ok(total)
     }
 
-    fn update_metrics(
+    /// Adds a batch to the loss tracker and the metrics (ops on their state variables,
+    /// so this also traces).
+    pub(crate) fn update_metric_states(
         &mut self,
         loss: &Tensor,
         batch: usize,
         ys: &[Tensor],
         preds: &[Tensor],
         sw: Option<&Tensor>,
-    ) -> Result<Logs> {
+    ) -> Result<()> {
         let c = self
             .compiled
             .as_mut()
@@ -298,6 +208,18 @@ impl Model {
                 m.update_state(y, p, sw)?;
             }
         }
+        Ok(())
+    }
+
+    fn update_metrics(
+        &mut self,
+        loss: &Tensor,
+        batch: usize,
+        ys: &[Tensor],
+        preds: &[Tensor],
+        sw: Option<&Tensor>,
+    ) -> Result<Logs> {
+        self.update_metric_states(loss, batch, ys, preds, sw)?;
         self.metric_logs()
     }
 
@@ -330,22 +252,43 @@ impl Model {
 
     /// One training step on a batch: forward (training mode) under a tape, loss,
     /// gradients of the trainable weights, optimizer update, metric updates. Returns
-    /// the running logs. This is the unit a graph tracer compiles.
+    /// the running logs. Runs as a traced graph unless `run_eagerly` is set (or tracing
+    /// failed, see [`Compiled::trace_fallback`]).
     pub fn train_step(
         &mut self,
         xs: &[Tensor],
         ys: &[Tensor],
         sample_weight: Option<&Tensor>,
     ) -> Result<Logs> {
-        if self.compiled.is_none() {
+        let Some(c) = self.compiled.as_ref() else {
             return Err(not_compiled("train_step"));
-        }
+        };
+        // Inside someone else's trace or tape the step is simply recorded op by op.
+        let eager = c.run_eagerly || c.trace_fallback.is_some() || tf_core::context::is_active();
         let batch = xs
             .first()
             .and_then(|x| x.dims().first().copied())
             .unwrap_or(0);
-        // Build (first call) outside the tape so weight creation is not recorded.
+        // Build (first call) outside the tape and the trace so weight creation is not
+        // recorded.
         self.ensure_built_for(xs)?;
+        if eager {
+            let (loss, preds) = self.step_eagerly(xs, ys, sample_weight)?;
+            self.update_metrics(&loss, batch, ys, &preds, sample_weight)
+        } else {
+            self.step_traced(xs, ys, sample_weight)?;
+            self.metric_logs()
+        }
+    }
+
+    /// Forward, loss, gradients and optimizer update of one step, op by op (this is
+    /// also what gets traced). Returns the loss and the predictions.
+    pub(crate) fn step_eagerly(
+        &mut self,
+        xs: &[Tensor],
+        ys: &[Tensor],
+        sample_weight: Option<&Tensor>,
+    ) -> Result<(Tensor, Vec<Tensor>)> {
         let vars: Vec<Variable> = self.trainable_weights()?;
         let tape = GradientTape::new();
         let preds = self.forward(xs, true)?;
@@ -364,7 +307,7 @@ impl Model {
             .ok_or_else(|| not_compiled("train_step"))?
             .optimizer
             .apply_gradients(&pairs)?;
-        self.update_metrics(&loss, batch, ys, &preds, sample_weight)
+        Ok((loss, preds))
     }
 
     /// One evaluation step: forward (inference mode), loss, metric updates.
@@ -383,7 +326,7 @@ impl Model {
         self.update_metrics(&loss, batch, ys, &preds, sample_weight)
     }
 
-    fn ensure_built_for(&mut self, xs: &[Tensor]) -> Result<()> {
+    pub(crate) fn ensure_built_for(&mut self, xs: &[Tensor]) -> Result<()> {
         if !self.is_built()? {
             let x = xs
                 .first()
@@ -445,22 +388,51 @@ impl Model {
             }
             None => (all, None),
         };
-        let steps = train.len().div_ceil(options.batch_size.max(1));
+        let batch_size = options.batch_size;
+        if batch_size == 0 {
+            return Err(Error::invalid("fit", "batch_size must be positive"));
+        }
+        let validation = match options.validation_dataset.take() {
+            Some(ds) => Some(Validation::Dataset(ds)),
+            None => val.map(|v| Validation::Data(v, batch_size)),
+        };
+        let steps = train.len().div_ceil(batch_size);
+        let shuffle = options.shuffle;
+        self.ensure_built_for(xs)?;
+        let mut epoch_batches = |seed: u64| -> Result<BatchIter> {
+            Ok(Box::new(
+                train
+                    .batches(batch_size, shuffle, seed)?
+                    .into_iter()
+                    .map(Ok),
+            ))
+        };
+        self.fit_loop(&mut epoch_batches, Some(steps), validation, options)
+    }
+
+    /// The epoch loop of `fit`: `epoch_batches(seed)` yields one epoch's batches;
+    /// `steps` is their number when known (progress display).
+    pub(crate) fn fit_loop(
+        &mut self,
+        epoch_batches: &mut dyn FnMut(u64) -> Result<BatchIter>,
+        steps: Option<usize>,
+        validation: Option<Validation>,
+        mut options: FitOptions,
+    ) -> Result<History> {
         let verbose = options.verbose.level();
         let mut callbacks = std::mem::take(&mut options.callbacks);
         if verbose > 0 {
             callbacks.insert(0, Box::new(ProgbarLogger::new()));
         }
-        let params = TrainParams {
+        let mut params = TrainParams {
             epochs: options.epochs,
-            steps,
+            steps: steps.unwrap_or(0),
             verbose,
         };
         for cb in &mut callbacks {
             cb.set_params(&params);
         }
         self.stop_training = false;
-        self.ensure_built_for(xs)?;
         for cb in &mut callbacks {
             cb.on_train_begin(self)?;
         }
@@ -478,13 +450,15 @@ impl Model {
             seed = seed
                 .wrapping_mul(6_364_136_223_846_793_005)
                 .wrapping_add(1_442_695_040_888_963_407);
-            let batches = train.batches(options.batch_size, options.shuffle, seed)?;
             let mut logs = Logs::new();
-            for (i, b) in batches.iter().enumerate() {
+            let mut done = 0usize;
+            for (i, b) in epoch_batches(seed)?.enumerate() {
+                let b = b?;
                 for cb in &mut callbacks {
                     cb.on_train_batch_begin(self, i)?;
                 }
                 logs = self.train_step(&b.xs, &b.ys, b.sw.as_ref())?;
+                done = i + 1;
                 for cb in &mut callbacks {
                     cb.on_train_batch_end(self, i, &logs)?;
                 }
@@ -492,8 +466,25 @@ impl Model {
                     break;
                 }
             }
-            if let Some(v) = &val {
-                let vlogs = self.evaluate_data(v, options.batch_size)?;
+            if done == 0 {
+                return Err(Error::invalid(
+                    "fit",
+                    format!("epoch {} had no training batches", epoch + 1),
+                ));
+            }
+            if params.steps != done && !self.stop_training {
+                // A dataset of unknown cardinality: the progress display learns the
+                // number of steps from the first epoch.
+                params.steps = done;
+                for cb in &mut callbacks {
+                    cb.set_params(&params);
+                }
+            }
+            if let Some(v) = &validation {
+                let vlogs = match v {
+                    Validation::Data(d, bs) => self.evaluate_data(d, *bs)?,
+                    Validation::Dataset(ds) => self.evaluate_dataset(ds)?,
+                };
                 logs.extend_prefixed(&vlogs, "val_");
             }
             for cb in &mut callbacks {
@@ -511,7 +502,7 @@ impl Model {
         Ok(history)
     }
 
-    fn evaluate_data(&mut self, data: &Data, batch_size: usize) -> Result<Logs> {
+    pub(crate) fn evaluate_data(&mut self, data: &Data, batch_size: usize) -> Result<Logs> {
         self.reset_metrics()?;
         let mut logs = Logs::new();
         for b in data.batches(batch_size, false, 0)? {
@@ -558,7 +549,7 @@ impl Model {
         self.ensure_built_for(xs)?;
         let mut parts: Vec<Vec<Tensor>> = Vec::new();
         for b in data.batches(batch_size, false, 0)? {
-            let outs = self.forward(&b.xs, false)?;
+            let outs = self.predict_step(&b.xs)?;
             if parts.is_empty() {
                 parts = vec![Vec::new(); outs.len()];
             }

@@ -4,6 +4,7 @@
 //! `load_weights`.
 
 mod config;
+mod export;
 mod h5;
 mod registry;
 

@@ -1,0 +1,151 @@
+//! Options of `fit`: [`FitOptions`] (Keras's keyword arguments) and [`Verbose`].
+
+use crate::callbacks::Callback;
+use std::io::IsTerminal;
+use tf_core::Tensor;
+
+/// Progress display of `fit` / `evaluate`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Verbose {
+    /// A progress bar on a terminal, one line per epoch otherwise (Keras's "auto").
+    #[default]
+    Auto,
+    /// Nothing.
+    Silent,
+    /// A live progress bar.
+    ProgressBar,
+    /// One line per epoch.
+    OneLinePerEpoch,
+}
+
+impl Verbose {
+    pub(crate) fn level(self) -> u8 {
+        match self {
+            Verbose::Silent => 0,
+            Verbose::ProgressBar => 1,
+            Verbose::OneLinePerEpoch => 2,
+            Verbose::Auto => {
+                if std::io::stdout().is_terminal() {
+                    1
+                } else {
+                    2
+                }
+            }
+        }
+    }
+}
+
+/// Options of [`Model::fit`](super::Model::fit) (Keras's keyword arguments).
+pub struct FitOptions {
+    /// Number of epochs (default 1).
+    pub epochs: usize,
+    /// Samples per batch (default 32).
+    pub batch_size: usize,
+    /// Progress display.
+    pub verbose: Verbose,
+    /// Fraction of the data (taken from the end, before shuffling) held out for validation.
+    pub validation_split: f64,
+    /// Explicit validation inputs and targets (overrides `validation_split`).
+    pub validation_data: Option<(Vec<Tensor>, Vec<Tensor>)>,
+    /// Validation batches from a tf-data `Dataset` of `(x, y)` or `(x, y, sample_weight)`
+    /// elements (overrides `validation_data` and `validation_split`).
+    pub validation_dataset: Option<tf_data::Dataset>,
+    /// Reshuffle the training samples every epoch (default true).
+    pub shuffle: bool,
+    /// Per-class loss weights (`(class, weight)`; other classes weigh 1).
+    pub class_weight: Vec<(usize, f64)>,
+    /// Per-sample loss weights `[n]`.
+    pub sample_weight: Option<Tensor>,
+    /// Callbacks.
+    pub callbacks: Vec<Box<dyn Callback>>,
+    /// The epoch to start at (for resuming).
+    pub initial_epoch: usize,
+    /// Seed for shuffling (default: drawn from tf-core's seeded generator).
+    pub seed: Option<u64>,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        FitOptions {
+            epochs: 1,
+            batch_size: 32,
+            verbose: Verbose::Auto,
+            validation_split: 0.0,
+            validation_data: None,
+            validation_dataset: None,
+            shuffle: true,
+            class_weight: Vec::new(),
+            sample_weight: None,
+            callbacks: Vec::new(),
+            initial_epoch: 0,
+            seed: None,
+        }
+    }
+}
+
+impl FitOptions {
+    /// Keras's defaults.
+    pub fn new() -> FitOptions {
+        FitOptions::default()
+    }
+    /// Sets `epochs`.
+    pub fn epochs(mut self, e: usize) -> Self {
+        self.epochs = e;
+        self
+    }
+    /// Sets `batch_size`.
+    pub fn batch_size(mut self, b: usize) -> Self {
+        self.batch_size = b;
+        self
+    }
+    /// Sets `verbose`.
+    pub fn verbose(mut self, v: Verbose) -> Self {
+        self.verbose = v;
+        self
+    }
+    /// Sets `validation_split`.
+    pub fn validation_split(mut self, f: f64) -> Self {
+        self.validation_split = f;
+        self
+    }
+    /// Sets `validation_data` for a single-input, single-output model.
+    pub fn validation_data(mut self, x: &Tensor, y: &Tensor) -> Self {
+        self.validation_data = Some((vec![x.clone()], vec![y.clone()]));
+        self
+    }
+    /// Validates on a batched tf-data `Dataset` after each epoch.
+    pub fn validation_dataset(mut self, ds: &tf_data::Dataset) -> Self {
+        self.validation_dataset = Some(ds.clone());
+        self
+    }
+    /// Sets `shuffle`.
+    pub fn shuffle(mut self, s: bool) -> Self {
+        self.shuffle = s;
+        self
+    }
+    /// Sets `class_weight`.
+    pub fn class_weight(mut self, w: &[(usize, f64)]) -> Self {
+        self.class_weight = w.to_vec();
+        self
+    }
+    /// Sets `sample_weight`.
+    pub fn sample_weight(mut self, w: &Tensor) -> Self {
+        self.sample_weight = Some(w.clone());
+        self
+    }
+    /// Adds a callback.
+    pub fn callback(mut self, c: impl Callback + 'static) -> Self {
+        self.callbacks.push(Box::new(c));
+        self
+    }
+    /// Sets `initial_epoch`.
+    pub fn initial_epoch(mut self, e: usize) -> Self {
+        self.initial_epoch = e;
+        self
+    }
+    /// Fixes the shuffling seed.
+    pub fn seed(mut self, s: u64) -> Self {
+        self.seed = Some(s);
+        self
+    }
+}
