@@ -79,6 +79,14 @@ impl Metrics {
         self.batched_rows.load(Ordering::Relaxed)
     }
 
+    /// Mean in-handler latency (µs) of the requests to `model` through `api`
+    /// ("predict", ...), if any ran.
+    pub fn mean_latency_us(&self, model: &str, api: &'static str) -> Option<f64> {
+        let m = self.latency.lock().ok()?;
+        let l = m.get(&(model.to_string(), api))?;
+        (l.count > 0).then(|| l.sum_us as f64 / l.count as f64)
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut s = String::new();
