@@ -318,6 +318,25 @@ fn main() -> AnyResult<()> {
 
     // CNN, without and with batching.
     let cnn = model_dir("cnn.keras")?;
+    let cnn_servable = tf_serving::servable::load_dir(&cnn.join("1"))?;
+    for rows in [1usize, 32] {
+        let inputs = tf_serving::Tensors::from([(
+            "inputs".to_string(),
+            tf_serving::HostTensor::new(
+                vec![rows, 28, 28, 1],
+                tf_serving::TensorData::Float(vec![0.25; rows * 784]),
+            )?,
+        )]);
+        let t = tf_bench::measure(|| cnn_servable.run("serving_default", &inputs));
+        Figure::new(
+            format!("CNN model time per row, batch {rows} (in-process run)"),
+            t.median_s * 1e6 / rows as f64,
+            "us",
+        )
+        .lower_is_better()
+        .report();
+    }
+    drop(cnn_servable);
     let cnn_x = vec![0.25f32; 28 * 28];
     let nested: Vec<String> = cnn_x
         .chunks(28)
@@ -336,8 +355,8 @@ fn main() -> AnyResult<()> {
     for batching in [
         None,
         Some(BatchingParameters {
-            max_batch_size: 32,
-            batch_timeout_micros: 2000,
+            max_batch_size: 16,
+            batch_timeout_micros: 0,
             max_enqueued_batches: 64,
             num_batch_threads: 2,
         }),
