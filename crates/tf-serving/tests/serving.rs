@@ -703,3 +703,155 @@ async fn batching_merges_concurrent_requests() {
     );
     server.shutdown().await;
 }
+
+/// A tf-graph SavedModel with predict, classify and regress signatures.
+fn saved_model_dir() -> std::path::PathBuf {
+    use tf_core::op::TensorSpec;
+    use tf_core::{DType, Tensor, Variable, ops};
+    use tf_graph::{Signature, function, saved_model};
+    let base = temp_dir("saved_model");
+    let w = Variable::new(Tensor::from_vec(vec![2.0f32], [1]).unwrap()).unwrap();
+    let wc = w.clone();
+    let double = function(move |a| Ok(vec![ops::mul(&a[0], &wc.read()?)?]));
+    let cf = double
+        .get_concrete_function(&[TensorSpec::new(DType::F32, vec![None, Some(2)])])
+        .unwrap();
+    let one = Tensor::from_vec(vec![1.0f32], [1]).unwrap();
+    let affine = function(move |a| Ok(vec![ops::add(&ops::mul(&a[0], &w.read()?)?, &one)?]));
+    let cf1 = affine
+        .get_concrete_function(&[TensorSpec::new(DType::F32, vec![None, Some(1)])])
+        .unwrap();
+    saved_model::save(
+        base.join("1"),
+        &[
+            Signature::new("serving_default", cf.clone())
+                .inputs(&["x"])
+                .outputs(&["y"]),
+            Signature::new("classify", cf)
+                .inputs(&["x"])
+                .outputs(&["scores"])
+                .method("tensorflow/serving/classify"),
+            Signature::new("regress", cf1)
+                .inputs(&["x"])
+                .outputs(&["outputs"])
+                .method("tensorflow/serving/regress"),
+        ],
+    )
+    .unwrap();
+    base
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saved_model_predict_classify_regress() {
+    let base = saved_model_dir();
+    let server = Server::start(opts(vec![ModelConfig::new("sm", base.to_str().unwrap())]))
+        .await
+        .unwrap();
+    let a = server.rest_addr.unwrap();
+    let post = |path: &str, body: serde_json::Value| {
+        http_async(a, "POST", path.to_string(), body.to_string().into_bytes())
+    };
+
+    let r = post(
+        "/v1/models/sm:predict",
+        json!({"inputs": {"x": [[1, 2], [3, 4.5]]}}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body, r#"{"outputs":[[2.0,4.0],[6.0,9.0]]}"#);
+    let r = post(
+        "/v1/models/sm:predict",
+        json!({"instances": [{"x": [0.1, 1e-8]}]}),
+    )
+    .await;
+    assert_eq!(r.body, r#"{"predictions":[[0.2,2e-8]]}"#);
+
+    let r = post(
+        "/v1/models/sm:classify",
+        json!({"signature_name": "classify", "examples": [{"x": [1.0, 2.0]}, {"x": [0.5, 0.25]}]}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.json(),
+        json!({"results": [[["0", 2.0], ["1", 4.0]], [["0", 1.0], ["1", 0.5]]]})
+    );
+
+    let r = post(
+        "/v1/models/sm:regress",
+        json!({"signature_name": "regress", "examples": [{"x": 1.5}, {"x": [3]}]}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body, r#"{"results":[4.0,7.0]}"#);
+    // The context fills in features the examples lack.
+    let r = post(
+        "/v1/models/sm:regress",
+        json!({"signature_name": "regress", "context": {"x": 2.0}, "examples": [{}, {}]}),
+    )
+    .await;
+    assert_eq!(r.body, r#"{"results":[5.0,5.0]}"#);
+    let r = post(
+        "/v1/models/sm:regress",
+        json!({"signature_name": "regress", "examples": [{"y": 1.0}]}),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("lacks feature 'x'")
+    );
+    let r = post(
+        "/v1/models/sm:regress",
+        json!({"signature_name": "classify", "examples": [{"x": [1.0, 2.0]}]}),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("Was: tensorflow/serving/classify")
+    );
+
+    // gRPC regress.
+    use pb::prediction_service_client::PredictionServiceClient;
+    use tf_serving::proto::tensorflow::{Example, Feature, Features, FloatList, feature::Kind};
+    let mut pc = PredictionServiceClient::connect(format!("http://{}", server.grpc_addr.unwrap()))
+        .await
+        .unwrap();
+    let ex = |v: f32| Example {
+        features: Some(Features {
+            feature: HashMap::from([(
+                "x".to_string(),
+                Feature {
+                    kind: Some(Kind::FloatList(FloatList { value: vec![v] })),
+                },
+            )]),
+        }),
+    };
+    let req = pb::RegressionRequest {
+        model_spec: Some(pb::ModelSpec {
+            name: "sm".into(),
+            signature_name: "regress".into(),
+            ..Default::default()
+        }),
+        input: Some(pb::Input {
+            kind: Some(pb::input::Kind::ExampleList(pb::ExampleList {
+                examples: vec![ex(1.0), ex(-1.0)],
+            })),
+        }),
+    };
+    let r = pc.regress(req).await.unwrap().into_inner();
+    let vals: Vec<f32> = r
+        .result
+        .unwrap()
+        .regressions
+        .iter()
+        .map(|x| x.value)
+        .collect();
+    assert_eq!(vals, vec![3.0, -1.0]);
+    server.shutdown().await;
+}
