@@ -231,25 +231,32 @@ impl ModelManager {
                 }
             }
         }
-        // Unload versions no longer wanted, once a wanted one is available (availability
+        // Unload versions no longer wanted once a wanted one is available (availability
         // preserving).
         if let Ok(mut m) = self.models.write()
             && let Some(e) = m.get_mut(name)
         {
-            {
-                let any_wanted_up = wanted.iter().any(|v| {
-                    e.versions
-                        .get(v)
-                        .is_some_and(|x| x.state == State::Available)
-                });
-                if any_wanted_up {
-                    for (v, x) in e.versions.iter_mut() {
-                        if !wanted.contains(v) && x.state == State::Available {
-                            tracing::info!(model = name, version = *v, "unloading");
-                            x.state = State::End;
-                            x.loaded = None;
-                        }
-                    }
+            let any_wanted_up = wanted.iter().any(|v| {
+                e.versions
+                    .get(v)
+                    .is_some_and(|x| x.state == State::Available)
+            });
+            // When no wanted version could be made available (it failed to load), the
+            // newest available version keeps serving.
+            let fallback = if any_wanted_up {
+                None
+            } else {
+                e.versions
+                    .iter()
+                    .rev()
+                    .find(|(_, x)| x.state == State::Available)
+                    .map(|(v, _)| *v)
+            };
+            for (v, x) in e.versions.iter_mut() {
+                if !wanted.contains(v) && Some(*v) != fallback && x.state == State::Available {
+                    tracing::info!(model = name, version = *v, "unloading");
+                    x.state = State::End;
+                    x.loaded = None;
                 }
             }
         }

@@ -18,8 +18,10 @@ use crate::error::{Result, ServingError};
 use crate::tensor::{HostTensor, TensorData, WireType, checked_count};
 use tensorflow::{TensorProto, TensorShapeProto, tensor_shape_proto::Dim};
 
-/// Bytes allowed in one tensor decoded from a request.
-const MAX_TENSOR_BYTES: usize = 1 << 30;
+/// Bytes allowed in one tensor decoded from a request (as large as the largest message
+/// accepted, so a tiny message with one typed value and a huge shape cannot make the
+/// server allocate gigabytes).
+const MAX_TENSOR_BYTES: usize = 64 << 20;
 
 fn from_le<T, const N: usize>(bytes: &[u8], n: usize, f: impl Fn([u8; N]) -> T) -> Vec<T> {
     bytes

@@ -536,7 +536,8 @@ async fn config_file_policies_labels_and_failed_versions() {
     )
     .unwrap();
     let mut o = opts(vec![]);
-    o.config_file = Some(cfg);
+    o.config_file = Some(cfg.clone());
+    o.config_poll = Some(Duration::from_millis(100));
     let server = Server::start(o).await.unwrap();
     let a = server.rest_addr.unwrap();
     let r = http_async(a, "GET", "/v1/models/m".into(), vec![]).await;
@@ -577,6 +578,34 @@ async fn config_file_policies_labels_and_failed_versions() {
     // Latest skips the failed version 5.
     let r = http_async(a, "GET", "/v1/models/m/metadata".into(), vec![]).await;
     assert_eq!(r.json()["model_spec"]["version"], "2");
+
+    // The config file is polled: a second model appears, the policy changes to latest 1.
+    std::fs::write(
+        &cfg,
+        format!(
+            "model_config_list {{ config {{ name: 'm' base_path: '{0}' }} config {{ name: 'n' base_path: '{0}' model_version_policy {{ specific {{ versions: 1 }} }} }} }}",
+            base.display()
+        ),
+    )
+    .unwrap();
+    let mut seen = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let r = http_async(a, "GET", "/v1/models/n".into(), vec![]).await;
+        if r.status == 200 {
+            assert_eq!(r.json()["model_version_status"][0]["version"], "1");
+            seen = true;
+            break;
+        }
+    }
+    assert!(seen, "model 'n' from the rewritten config never appeared");
+    let r = http_async(a, "GET", "/v1/models/m/versions/1".into(), vec![]).await;
+    assert_eq!(
+        r.json()["model_version_status"][0]["state"],
+        "END",
+        "{}",
+        r.body
+    );
     server.shutdown().await;
 }
 
