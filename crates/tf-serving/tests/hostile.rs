@@ -144,10 +144,10 @@ fn random_tensor_protos_are_errors_not_panics() {
     for _ in 0..5000 {
         let len = rng.below(64);
         let bytes: Vec<u8> = (0..len).map(|_| (rng.next() & 0xff) as u8).collect();
-        if let Ok(p) = TensorProto::decode(bytes.as_slice()) {
-            if tf_serving::proto::tensor_from_proto(&p).is_ok() {
-                ok += 1;
-            }
+        if let Ok(p) = TensorProto::decode(bytes.as_slice())
+            && tf_serving::proto::tensor_from_proto(&p).is_ok()
+        {
+            ok += 1;
         }
     }
     assert!(ok < 5000);
