@@ -533,3 +533,62 @@ pub fn error_body(message: &str) -> String {
     m.insert("error".into(), Value::String(message.to_string()));
     Value::Object(m).to_string()
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_are_written_like_tf_serving() {
+        let cases: [(f32, &str); 8] = [
+            (3.0, "3.0"),
+            (0.1, "0.1"),
+            (-2.5, "-2.5"),
+            (1e20, "1e20"),
+            (1.5e-7, "1.5e-7"),
+            (f32::NAN, "NaN"),
+            (f32::INFINITY, "Infinity"),
+            (f32::NEG_INFINITY, "-Infinity"),
+        ];
+        for (x, want) in cases {
+            let mut s = String::new();
+            write_f32(&mut s, x);
+            assert_eq!(s, want);
+        }
+    }
+
+    #[test]
+    fn special_literals_parse_outside_strings_only() {
+        let v = parse_body(br#"{"a": [NaN, -Infinity, Infinity], "s": "NaN Infinity"}"#).unwrap();
+        let a = tensor_from_json(&v["a"], WireType::Float).unwrap();
+        let TensorData::Float(x) = a.data else {
+            panic!("not float")
+        };
+        assert!(x[0].is_nan());
+        assert_eq!(x[1], f32::NEG_INFINITY);
+        assert_eq!(x[2], f32::INFINITY);
+        assert_eq!(v["s"], "NaN Infinity");
+    }
+
+    #[test]
+    fn nested_lists_and_b64() {
+        let v: Value = serde_json::from_str(r#"[[1, 2, 3], [4, 5, 6]]"#).unwrap();
+        let t = tensor_from_json(&v, WireType::Int64).unwrap();
+        assert_eq!(t.shape, vec![2, 3]);
+        let v: Value = serde_json::from_str(r#"[{"b64": "aGk="}, "yo"]"#).unwrap();
+        let t = tensor_from_json(&v, WireType::String).unwrap();
+        assert_eq!(
+            t.data,
+            TensorData::String(vec![b"hi".to_vec(), b"yo".to_vec()])
+        );
+        let v: Value = serde_json::from_str("[300]").unwrap();
+        assert!(tensor_from_json(&v, WireType::Uint8).is_err());
+        let v: Value = serde_json::from_str("[1.5]").unwrap();
+        assert!(tensor_from_json(&v, WireType::Int32).is_err());
+        let mut s = String::new();
+        let t = HostTensor::new(vec![1], TensorData::String(vec![b"hi".to_vec()])).unwrap();
+        write_tensor(&mut s, "x_bytes", &t);
+        assert_eq!(s, r#"[{"b64":"aGk="}]"#);
+    }
+}

@@ -750,6 +750,15 @@ fn saved_model_dir() -> std::path::PathBuf {
     let cf1 = affine
         .get_concrete_function(&[TensorSpec::new(DType::F32, vec![None, Some(1)])])
         .unwrap();
+    let two = function(|a| {
+        Ok(vec![
+            ops::neg(&a[0])?,
+            ops::reduce_sum(&a[0], Some(&[1]), false)?,
+        ])
+    });
+    let cf2 = two
+        .get_concrete_function(&[TensorSpec::new(DType::F32, vec![None, Some(2)])])
+        .unwrap();
     saved_model::save(
         base.join("1"),
         &[
@@ -764,6 +773,9 @@ fn saved_model_dir() -> std::path::PathBuf {
                 .inputs(&["x"])
                 .outputs(&["outputs"])
                 .method("tensorflow/serving/regress"),
+            Signature::new("two", cf2)
+                .inputs(&["x"])
+                .outputs(&["neg", "sum"]),
         ],
     )
     .unwrap();
@@ -794,6 +806,34 @@ async fn saved_model_predict_classify_regress() {
     )
     .await;
     assert_eq!(r.body, r#"{"predictions":[[0.2,2e-8]]}"#);
+
+    // Several outputs: per-row objects (rows) or an object of lists (columns).
+    let r = post(
+        "/v1/models/sm:predict",
+        json!({"signature_name": "two", "instances": [[1.0, 2.0], [3.0, -4.0]]}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.json(),
+        json!({"predictions": [{"neg": [-1.0, -2.0], "sum": 3.0}, {"neg": [-3.0, 4.0], "sum": -1.0}]})
+    );
+    let r = post(
+        "/v1/models/sm:predict",
+        json!({"signature_name": "two", "inputs": [[1.0, 2.0]]}),
+    )
+    .await;
+    assert_eq!(
+        r.json(),
+        json!({"outputs": {"neg": [[-1.0, -2.0]], "sum": [3.0]}})
+    );
+    let r = http_async(a, "GET", "/v1/models/sm/metadata".into(), vec![]).await;
+    let sigs = r.json()["metadata"]["signature_def"]["signature_def"].clone();
+    assert_eq!(sigs["regress"]["method_name"], "tensorflow/serving/regress");
+    assert_eq!(
+        sigs["two"]["outputs"]["sum"]["tensor_shape"]["dim"],
+        json!([{"size": "-1", "name": ""}])
+    );
 
     let r = post(
         "/v1/models/sm:classify",
