@@ -924,3 +924,82 @@ async fn saved_model_predict_classify_regress() {
     assert_eq!(vals, vec![3.0, -1.0]);
     server.shutdown().await;
 }
+
+/// A servable that sleeps, to fill the batching queue.
+struct Slow(std::collections::BTreeMap<String, tf_serving::SignatureInfo>);
+
+impl tf_serving::Servable for Slow {
+    fn signatures(&self) -> &std::collections::BTreeMap<String, tf_serving::SignatureInfo> {
+        &self.0
+    }
+    fn run(
+        &self,
+        _: &str,
+        inputs: &tf_serving::Tensors,
+    ) -> Result<tf_serving::Tensors, tf_serving::ServingError> {
+        std::thread::sleep(Duration::from_millis(300));
+        Ok(inputs
+            .iter()
+            .map(|(_, t)| ("y".to_string(), t.clone()))
+            .collect())
+    }
+    fn platform(&self) -> &'static str {
+        "test"
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_batching_queue_answers_429() {
+    use tf_serving::{SignatureInfo, TensorSpecInfo, WireType};
+    let mut o = opts(vec![]);
+    o.batching = Some(BatchingParameters {
+        max_batch_size: 1,
+        batch_timeout_micros: 0,
+        max_enqueued_batches: 1,
+        num_batch_threads: 1,
+    });
+    let server = Server::start(o).await.unwrap();
+    let spec = |n: &str| TensorSpecInfo {
+        name: n.into(),
+        dtype: WireType::Float,
+        shape: Some(vec![-1]),
+    };
+    let sig = SignatureInfo {
+        inputs: [("x".to_string(), spec("x"))].into(),
+        outputs: [("y".to_string(), spec("y"))].into(),
+        method_name: "tensorflow/serving/predict".into(),
+    };
+    let slow = Arc::new(Slow([("serving_default".to_string(), sig)].into()));
+    server
+        .manager
+        .insert_servable(ModelConfig::new("slow", "/nonexistent"), 1, slow)
+        .unwrap();
+    let a = server.rest_addr.unwrap();
+    let mut handles = Vec::new();
+    for _ in 0..6 {
+        handles.push(tokio::spawn(http_async(
+            a,
+            "POST",
+            "/v1/models/slow:predict".into(),
+            br#"{"instances": [1.5]}"#.to_vec(),
+        )));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut statuses = Vec::new();
+    for h in handles {
+        let r = h.await.unwrap();
+        if r.status == 429 {
+            assert!(
+                r.json()["error"].as_str().unwrap().contains("queue"),
+                "{}",
+                r.body
+            );
+        } else {
+            assert_eq!(r.body, r#"{"predictions":[1.5]}"#);
+        }
+        statuses.push(r.status);
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
+    assert!(statuses.contains(&200), "{statuses:?}");
+    server.shutdown().await;
+}
