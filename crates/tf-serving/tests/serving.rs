@@ -939,8 +939,8 @@ impl tf_serving::Servable for Slow {
     ) -> Result<tf_serving::Tensors, tf_serving::ServingError> {
         std::thread::sleep(Duration::from_millis(300));
         Ok(inputs
-            .iter()
-            .map(|(_, t)| ("y".to_string(), t.clone()))
+            .values()
+            .map(|t| ("y".to_string(), t.clone()))
             .collect())
     }
     fn platform(&self) -> &'static str {
