@@ -197,7 +197,7 @@ fn grpc_load(
 
 fn report(name: &str, r: &LoadResult, target_rps: Option<f64>) {
     let mut f = Figure::new(
-        format!("{name}: throughput ({CONNECTIONS} connections)"),
+        format!("{name}: throughput ({CONNECTIONS} concurrent)"),
         r.rps,
         "req/s",
     );
