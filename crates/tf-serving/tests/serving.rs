@@ -1003,3 +1003,46 @@ async fn full_batching_queue_answers_429() {
     assert!(statuses.contains(&200), "{statuses:?}");
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cnn_rows_with_batching_match_keras() {
+    let base = temp_dir("cnn");
+    add_version(&base, 1, "cnn.keras", "model.keras");
+    let mut o = opts(vec![ModelConfig::new("cnn", base.to_str().unwrap())]);
+    o.batching = Some(BatchingParameters {
+        max_batch_size: 4,
+        batch_timeout_micros: 20_000,
+        max_enqueued_batches: 8,
+        num_batch_threads: 1,
+    });
+    let server = Server::start(o).await.unwrap();
+    let a = server.rest_addr.unwrap();
+    let (shape, x) = read_npy_f32(&fixture("cnn_input.npy"));
+    let (yshape, y) = read_npy_f32(&fixture("cnn_keras_output.npy"));
+    assert_eq!(shape, vec![4, 28, 28, 1]);
+    let per = yshape[1];
+    let mut handles = Vec::new();
+    for i in 0..4 {
+        let img: Vec<Vec<Vec<f32>>> = (0..28)
+            .map(|r| (0..28).map(|c| vec![x[i * 784 + r * 28 + c]]).collect())
+            .collect();
+        let body = json!({"instances": [img]}).to_string().into_bytes();
+        handles.push(tokio::spawn(http_async(
+            a,
+            "POST",
+            "/v1/models/cnn:predict".into(),
+            body,
+        )));
+    }
+    for (i, h) in handles.into_iter().enumerate() {
+        let r = h.await.unwrap();
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_close(
+            &flatten(&r.json()["predictions"]),
+            &y[i * per..(i + 1) * per],
+            1e-4,
+        );
+    }
+    assert!(server.manager.metrics().batches() < 4);
+    server.shutdown().await;
+}
