@@ -21,6 +21,7 @@ struct Task {
 /// The batching queue of one signature of one servable.
 pub struct Batcher {
     tx: mpsc::Sender<Task>,
+    max_batch_size: usize,
 }
 
 impl Batcher {
@@ -36,13 +37,20 @@ impl Batcher {
             .saturating_mul(params.max_batch_size)
             .max(1);
         let (tx, rx) = mpsc::channel(cap);
+        let max_batch_size = params.max_batch_size;
         tokio::spawn(batch_loop(servable, signature, params, rx, metrics));
-        Batcher { tx }
+        Batcher { tx, max_batch_size }
     }
 
     /// Queues one request and waits for its share of the batch's outputs.
     pub async fn run(&self, inputs: Tensors) -> Result<Tensors> {
         let rows = batch_rows(&inputs)?;
+        if rows > self.max_batch_size {
+            return Err(ServingError::invalid(format!(
+                "Task size {rows} is larger than maximum input batch size {}",
+                self.max_batch_size
+            )));
+        }
         let (reply, rx) = oneshot::channel();
         self.tx
             .try_send(Task {

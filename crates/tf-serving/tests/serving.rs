@@ -27,7 +27,7 @@ fn opts(models: Vec<ModelConfig>) -> ServerOptions {
     }
 }
 
-fn mlp_dir(tag: &str) -> std::path::PathBuf {
+fn mlp_dir(tag: &str) -> TempDir {
     let base = temp_dir(tag);
     add_version(&base, 3, "mlp.keras", "model.keras");
     base
@@ -725,6 +725,24 @@ async fn batching_merges_concurrent_requests() {
     }
     let m = server.manager.metrics();
     assert_eq!(m.batched_rows(), 8);
+    // A request larger than max_batch_size is refused, as TF Serving refuses it.
+    let big: Vec<_> = (0..17).map(|i| rows[i % 4].clone()).collect();
+    let r = http_async(
+        a,
+        "POST",
+        "/v1/models/mlp:predict".into(),
+        json!({"instances": big}).to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("Task size 17 is larger than maximum input batch size 16"),
+        "{}",
+        r.body
+    );
     assert!(
         m.batches() < 8,
         "requests were not merged: {} batches for 8 requests",
@@ -734,7 +752,7 @@ async fn batching_merges_concurrent_requests() {
 }
 
 /// A tf-graph SavedModel with predict, classify and regress signatures.
-fn saved_model_dir() -> std::path::PathBuf {
+fn saved_model_dir() -> TempDir {
     use tf_core::op::TensorSpec;
     use tf_core::{DType, Tensor, Variable, ops};
     use tf_graph::{Signature, function, saved_model};
