@@ -104,12 +104,60 @@ fn main() -> Result<()> {
             threads,
             runs,
         } => bench(&model, threads, runs),
-        Cmd::Convert { model, .. } => bail!(
-            "converting {} needs the Keras model loader (tf-keras), which this build does not have yet; \
-             the converter API is tf_lite::convert",
-            model.display()
-        ),
+        Cmd::Convert {
+            model,
+            output,
+            quantize,
+            representative,
+            int8_io,
+        } => convert(&model, &output, quantize, representative.as_ref(), int8_io),
     }
+}
+
+fn convert(
+    model: &PathBuf,
+    output: &PathBuf,
+    quantize: QuantizeArg,
+    representative: Option<&PathBuf>,
+    int8_io: bool,
+) -> Result<()> {
+    use tf_lite::convert::{ConvertOptions, Quantize};
+    if model.is_dir() {
+        bail!(
+            "{}: converting a SavedModel directory is not supported yet; convert the .keras file",
+            model.display()
+        );
+    }
+    if representative.is_some() && !matches!(quantize, QuantizeArg::Int8) {
+        bail!("--representative is only used with --quantize int8");
+    }
+    if int8_io && !matches!(quantize, QuantizeArg::Int8) {
+        bail!("--int8-io needs --quantize int8");
+    }
+    let graph = tf_lite::convert::load_keras(model)
+        .with_context(|| format!("loading {}", model.display()))?;
+    let quantize = match quantize {
+        QuantizeArg::None => Quantize::None,
+        QuantizeArg::Float16 => Quantize::Float16,
+        QuantizeArg::Dynamic => Quantize::DynamicWeights,
+        QuantizeArg::Int8 => {
+            let Some(rep) = representative else {
+                bail!(
+                    "--quantize int8 needs --representative DATA.npy (calibration inputs, first axis = samples)"
+                );
+            };
+            let t = Tensor::read_npy(rep).with_context(|| format!("reading {}", rep.display()))?;
+            Quantize::Int8 {
+                representative: vec![t],
+                int8_io,
+            }
+        }
+    };
+    let bytes = tf_lite::convert::convert(&graph, &ConvertOptions { quantize })
+        .with_context(|| format!("converting {}", model.display()))?;
+    std::fs::write(output, &bytes).with_context(|| format!("writing {}", output.display()))?;
+    println!("wrote {} ({} bytes)", output.display(), bytes.len());
+    Ok(())
 }
 
 fn read(path: &PathBuf) -> Result<Vec<u8>> {

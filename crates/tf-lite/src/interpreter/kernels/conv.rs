@@ -113,7 +113,7 @@ impl Geometry {
             .filter(|&x| x < self.in_w)
     }
 
-    fn is_pointwise(&self) -> bool {
+    pub(crate) fn is_pointwise(&self) -> bool {
         self.k_h == 1
             && self.k_w == 1
             && self.stride_h == 1
@@ -125,7 +125,7 @@ impl Geometry {
     /// Writes the im2col matrix: one row (of `row_len >= k_h·k_w·in_c` elements) per
     /// output pixel holding `map` of the window's values, `fill` where the window leaves
     /// the image.
-    fn im2col<T: Copy>(
+    pub(crate) fn im2col<T: Copy>(
         &self,
         x: &[T],
         col: &mut [T],
@@ -410,6 +410,9 @@ pub(crate) fn prepare_conv(ctx: &mut PrepareCtx<'_>) -> Result<Prepared> {
     let scratch_elems = if g.is_pointwise() { 0 } else { m * k };
     let direct = k <= MAX_DIRECT_K && !g.is_pointwise();
     match input.ty {
+        TensorType::FLOAT32 if filter.ty == TensorType::INT8 => {
+            super::hybrid::prepare_conv(ctx, g, cout, o.fused_activation_function)
+        }
         TensorType::FLOAT32 => {
             ctx.expect_type(&filter, TensorType::FLOAT32)?;
             ctx.expect_output_type(0, TensorType::FLOAT32)?;
