@@ -1,4 +1,4 @@
-//! Building a [`LayerGraph`] from a tf-keras [`Model`] (a `.keras` file loaded with
+//! Building a [`LayerGraph`] from a tf-keras [`Model`](tf_keras::Model) (a `.keras` file loaded with
 //! [`tf_keras::load_model`]): the structure comes from the model's Keras config (layer
 //! classes, configs and, for functional models, `inbound_nodes`), the weights from the
 //! layers' variables.
