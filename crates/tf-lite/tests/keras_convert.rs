@@ -218,7 +218,7 @@ fn sequential_cnn_with_batch_norm_and_depthwise() {
         None,
     ))
     .unwrap();
-    m.add(Conv2D::new(6, &[3, 3]).padding(ConvPadding::Same))
+    m.add(Conv2D::new(16, &[3, 3]).padding(ConvPadding::Same))
         .unwrap();
     m.add(BatchNormalization::new()).unwrap();
     m.add(tf_keras::layers::ReLU::new()).unwrap();

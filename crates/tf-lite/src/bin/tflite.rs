@@ -69,6 +69,9 @@ enum Cmd {
         /// Timed invocations (after 10% as many warm-up runs).
         #[arg(long, default_value_t = 1000)]
         runs: usize,
+        /// Also print each operator's best time over 200 profiled invocations.
+        #[arg(long)]
+        profile: bool,
     },
     /// Convert a Keras model to .tflite.
     Convert {
@@ -103,7 +106,8 @@ fn main() -> Result<()> {
             model,
             threads,
             runs,
-        } => bench(&model, threads, runs),
+            profile,
+        } => bench(&model, threads, runs, profile),
         Cmd::Convert {
             model,
             output,
@@ -382,7 +386,7 @@ fn run(
     Ok(())
 }
 
-fn bench(path: &PathBuf, threads: usize, runs: usize) -> Result<()> {
+fn bench(path: &PathBuf, threads: usize, runs: usize, profile: bool) -> Result<()> {
     let mut it = Interpreter::from_bytes(&read(path)?)?;
     it.set_num_threads(threads);
     it.allocate_tensors()?;
@@ -405,5 +409,20 @@ fn bench(path: &PathBuf, threads: usize, runs: usize) -> Result<()> {
         at(0.99),
         times[0]
     );
+    if profile {
+        let mut best: Vec<(String, f64)> = Vec::new();
+        for _ in 0..200 {
+            for (i, (op, d)) in it.invoke_profiled()?.into_iter().enumerate() {
+                let us = d.as_secs_f64() * 1e6;
+                match best.get_mut(i) {
+                    Some(b) => b.1 = b.1.min(us),
+                    None => best.push((op, us)),
+                }
+            }
+        }
+        for (op, us) in best {
+            println!("  {op:<24} {us:8.2} µs (best of 200)");
+        }
+    }
     Ok(())
 }

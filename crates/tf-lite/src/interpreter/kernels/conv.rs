@@ -1,7 +1,9 @@
 //! CONV_2D (im2col + GEMM) and DEPTHWISE_CONV_2D (direct), float32 and int8 with
 //! per-channel weights.
 
-use super::conv_direct::{DirectF32, DirectI8, MAX_DIRECT_K, has_avx2_fma, transpose_weights};
+use super::conv_direct::{
+    DirectF32, DirectI8, DirectI8Madd, MAX_DIRECT_K, has_avx2_fma, transpose_weights,
+};
 use super::gemm::sgemm_nt;
 use super::packed_i8::PackedI8;
 use super::{Io, Kernel, PrepareCtx, Prepared, activation_range_f32};
@@ -460,7 +462,20 @@ pub(crate) fn prepare_conv(ctx: &mut PrepareCtx<'_>) -> Result<Prepared> {
                     o.fused_activation_function,
                 )?;
                 let (_, in_zp) = input.qparams(&ctx.who())?;
-                let wide: Vec<i32> = w.iter().map(|&v| i32::from(v)).collect();
+                if DirectI8Madd::applies(cout, k) {
+                    let scratch = DirectI8Madd::scratch_bytes(&g, cout);
+                    return Prepared::with_scratch(
+                        DirectI8Madd {
+                            g,
+                            cout,
+                            wp: DirectI8Madd::pack(w, cout, k),
+                            rq,
+                            in_zp,
+                        },
+                        scratch,
+                    );
+                }
+                let wide: Vec<i16> = w.iter().map(|&v| i16::from(v)).collect();
                 return Prepared::with_scratch(
                     DirectI8 {
                         g,
@@ -469,6 +484,7 @@ pub(crate) fn prepare_conv(ctx: &mut PrepareCtx<'_>) -> Result<Prepared> {
                         rq,
                         in_zp,
                         avx2: has_avx2_fma(),
+                        avx512: crate::interpreter::quant::detect_avx512(),
                     },
                     cout * 4,
                 );
