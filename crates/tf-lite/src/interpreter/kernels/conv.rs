@@ -471,6 +471,7 @@ pub(crate) fn prepare_conv(ctx: &mut PrepareCtx<'_>) -> Result<Prepared> {
                             wp: DirectI8Madd::pack(w, cout, k),
                             rq,
                             in_zp,
+                            padded: super::conv_direct::PaddedImage::new(&g),
                         },
                         scratch,
                     );
