@@ -69,6 +69,25 @@ fn bench_cnn_int8_matches_litert() {
 }
 
 #[test]
+fn int8_mean_matches_litert() {
+    // CONV_2D → MEAN (GlobalAveragePooling2D) → FULLY_CONNECTED from TensorFlow's
+    // converter, batch 4; LiteRT's output from `fixtures/make_mean_int8.py`.
+    let x = Tensor::read_npy(path("gap_int8_input.npy")).unwrap();
+    let got = run("gap_int8.tflite", &x).to_vec::<i8>().unwrap();
+    let want = Tensor::read_npy(path("gap_int8_litert.npy"))
+        .unwrap()
+        .to_vec::<i8>()
+        .unwrap();
+    assert_eq!(got.len(), want.len());
+    for (a, b) in got.iter().zip(&want) {
+        assert!(
+            (i32::from(*a) - i32::from(*b)).abs() <= 1,
+            "{got:?} vs {want:?}"
+        );
+    }
+}
+
+#[test]
 fn int8_models_match_litert() {
     for name in ["mlp", "cnn"] {
         let x = Tensor::read_npy(path(&format!("{name}_int8_input_b1.npy"))).unwrap();
