@@ -507,7 +507,7 @@ pub(crate) fn prepare_conv(ctx: &mut PrepareCtx<'_>) -> Result<Prepared> {
             let (_, in_zp) = input.qparams(&ctx.who())?;
             let in_zp = i8::try_from(in_zp)
                 .map_err(|_| ctx.err(format!("input zero point {in_zp} outside int8")))?;
-            let scratch = scratch_len(m * weights.row_len(), cout.div_ceil(16) * 16);
+            let scratch = scratch_len(m * weights.row_len(), weights.tmp_len());
             Prepared::with_scratch(
                 ConvI8 {
                     g,

@@ -153,7 +153,7 @@ pub(crate) fn prepare(ctx: &mut PrepareCtx<'_>) -> Result<Prepared> {
             };
             let rq = requant(ctx, &input, &filter, bias, &output, units, &wsum, act)?;
             let weights = PackedI8::new(w, units, depth)?;
-            let scratch = scratch_len(batch * weights.row_len(), units.div_ceil(16) * 16);
+            let scratch = scratch_len(batch * weights.row_len(), weights.tmp_len());
             Prepared::with_scratch(
                 FcI8 {
                     batch,
