@@ -1,10 +1,11 @@
-//! The `tflite` command-line tool: inspect, run and benchmark `.tflite` models.
+//! The `tflite` command-line tool: inspect, run, benchmark `.tflite` models and convert
+//! `.keras` models to them.
 //!
 //! ```text
 //! tflite inspect MODEL                       tensors, operators, quantization, signatures, sizes
 //! tflite run MODEL --input x.npy [--input ...] --output y.npy [--output ...]
 //!                  [--signature NAME] [--threads N]
-//! tflite bench MODEL [--threads N] [--runs N] median and p99 latency in µs
+//! tflite bench MODEL [--threads N] [--runs N] [--profile]   median and p99 latency in µs
 //! tflite convert MODEL.keras -o OUT.tflite [--quantize none|float16|dynamic|int8]
 //!                [--representative data.npy] [--int8-io]
 //! ```
