@@ -18,7 +18,9 @@
 //! ## Map
 //! - [`format`](mod@format): the schema's tables, [`format::read_model`], [`format::write_model`].
 //! - [`interpreter`]: [`Interpreter`], [`SignatureRunner`], memory planning, kernels.
-//! - [`convert`]: layer graph → `.tflite` ([`convert::convert`]), float16 and int8-weight modes.
+//! - [`convert`]: `.keras` model ([`convert::load_keras`]) or layer graph → `.tflite`
+//!   ([`convert::convert`]): float32, float16 weights, dynamic-range int8 (hybrid kernels),
+//!   full-integer int8 calibrated on representative data.
 //! - [`error`]: [`Error`], [`Result`].
 
 // flatc's generated code names `alloc::`; make the crate visible everywhere.

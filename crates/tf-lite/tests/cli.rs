@@ -109,5 +109,15 @@ fn errors_name_the_problem() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("INT8"));
     let o = tflite(&["convert", "m.keras", "-o", "o.tflite"]);
     assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("tf-keras"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("m.keras"));
+    let o = tflite(&[
+        "convert",
+        &fixture("mlp.keras"),
+        "-o",
+        &tmp("o.tflite"),
+        "--quantize",
+        "int8",
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--representative"));
 }

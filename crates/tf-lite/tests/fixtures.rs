@@ -43,6 +43,51 @@ fn float32_models_match_litert() {
 }
 
 #[test]
+fn bench_cnn_int8_matches_litert() {
+    // 32- and 64-channel convolutions (the AVX-512 int8 kernels where the CPU has them),
+    // batch 3, LiteRT's output from `fixtures/make_bench_outputs.py`.
+    let x = Tensor::read_npy(path("bench_cnn_int8_input.npy")).unwrap();
+    let mut it = Interpreter::from_file(format!(
+        "{}/benches/models/bench_cnn_int8.tflite",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    it.set_input(0, &x).unwrap();
+    it.invoke().unwrap();
+    let got = it.output::<i8>(0).unwrap().to_vec();
+    let want = Tensor::read_npy(path("bench_cnn_int8_litert.npy"))
+        .unwrap()
+        .to_vec::<i8>()
+        .unwrap();
+    assert_eq!(got.len(), want.len());
+    for (a, b) in got.iter().zip(&want) {
+        assert!(
+            (i32::from(*a) - i32::from(*b)).abs() <= 1,
+            "{got:?} vs {want:?}"
+        );
+    }
+}
+
+#[test]
+fn int8_mean_matches_litert() {
+    // CONV_2D → MEAN (GlobalAveragePooling2D) → FULLY_CONNECTED from TensorFlow's
+    // converter, batch 4; LiteRT's output from `fixtures/make_mean_int8.py`.
+    let x = Tensor::read_npy(path("gap_int8_input.npy")).unwrap();
+    let got = run("gap_int8.tflite", &x).to_vec::<i8>().unwrap();
+    let want = Tensor::read_npy(path("gap_int8_litert.npy"))
+        .unwrap()
+        .to_vec::<i8>()
+        .unwrap();
+    assert_eq!(got.len(), want.len());
+    for (a, b) in got.iter().zip(&want) {
+        assert!(
+            (i32::from(*a) - i32::from(*b)).abs() <= 1,
+            "{got:?} vs {want:?}"
+        );
+    }
+}
+
+#[test]
 fn int8_models_match_litert() {
     for name in ["mlp", "cnn"] {
         let x = Tensor::read_npy(path(&format!("{name}_int8_input_b1.npy"))).unwrap();

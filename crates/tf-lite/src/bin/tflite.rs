@@ -1,10 +1,11 @@
-//! The `tflite` command-line tool: inspect, run and benchmark `.tflite` models.
+//! The `tflite` command-line tool: inspect, run, benchmark `.tflite` models and convert
+//! `.keras` models to them.
 //!
 //! ```text
 //! tflite inspect MODEL                       tensors, operators, quantization, signatures, sizes
 //! tflite run MODEL --input x.npy [--input ...] --output y.npy [--output ...]
 //!                  [--signature NAME] [--threads N]
-//! tflite bench MODEL [--threads N] [--runs N] median and p99 latency in µs
+//! tflite bench MODEL [--threads N] [--runs N] [--profile]   median and p99 latency in µs
 //! tflite convert MODEL.keras -o OUT.tflite [--quantize none|float16|dynamic|int8]
 //!                [--representative data.npy] [--int8-io]
 //! ```
@@ -69,6 +70,9 @@ enum Cmd {
         /// Timed invocations (after 10% as many warm-up runs).
         #[arg(long, default_value_t = 1000)]
         runs: usize,
+        /// Also print each operator's best time over 200 profiled invocations.
+        #[arg(long)]
+        profile: bool,
     },
     /// Convert a Keras model to .tflite.
     Convert {
@@ -103,13 +107,62 @@ fn main() -> Result<()> {
             model,
             threads,
             runs,
-        } => bench(&model, threads, runs),
-        Cmd::Convert { model, .. } => bail!(
-            "converting {} needs the Keras model loader (tf-keras), which this build does not have yet; \
-             the converter API is tf_lite::convert",
-            model.display()
-        ),
+            profile,
+        } => bench(&model, threads, runs, profile),
+        Cmd::Convert {
+            model,
+            output,
+            quantize,
+            representative,
+            int8_io,
+        } => convert(&model, &output, quantize, representative.as_ref(), int8_io),
     }
+}
+
+fn convert(
+    model: &PathBuf,
+    output: &PathBuf,
+    quantize: QuantizeArg,
+    representative: Option<&PathBuf>,
+    int8_io: bool,
+) -> Result<()> {
+    use tf_lite::convert::{ConvertOptions, Quantize};
+    if model.is_dir() {
+        bail!(
+            "{}: converting a SavedModel directory is not supported yet; convert the .keras file",
+            model.display()
+        );
+    }
+    if representative.is_some() && !matches!(quantize, QuantizeArg::Int8) {
+        bail!("--representative is only used with --quantize int8");
+    }
+    if int8_io && !matches!(quantize, QuantizeArg::Int8) {
+        bail!("--int8-io needs --quantize int8");
+    }
+    let graph = tf_lite::convert::load_keras(model)
+        .with_context(|| format!("loading {}", model.display()))?;
+    let quantize = match quantize {
+        QuantizeArg::None => Quantize::None,
+        QuantizeArg::Float16 => Quantize::Float16,
+        QuantizeArg::Dynamic => Quantize::DynamicWeights,
+        QuantizeArg::Int8 => {
+            let Some(rep) = representative else {
+                bail!(
+                    "--quantize int8 needs --representative DATA.npy (calibration inputs, first axis = samples)"
+                );
+            };
+            let t = Tensor::read_npy(rep).with_context(|| format!("reading {}", rep.display()))?;
+            Quantize::Int8 {
+                representative: vec![t],
+                int8_io,
+            }
+        }
+    };
+    let bytes = tf_lite::convert::convert(&graph, &ConvertOptions { quantize })
+        .with_context(|| format!("converting {}", model.display()))?;
+    std::fs::write(output, &bytes).with_context(|| format!("writing {}", output.display()))?;
+    println!("wrote {} ({} bytes)", output.display(), bytes.len());
+    Ok(())
 }
 
 fn read(path: &PathBuf) -> Result<Vec<u8>> {
@@ -334,7 +387,7 @@ fn run(
     Ok(())
 }
 
-fn bench(path: &PathBuf, threads: usize, runs: usize) -> Result<()> {
+fn bench(path: &PathBuf, threads: usize, runs: usize, profile: bool) -> Result<()> {
     let mut it = Interpreter::from_bytes(&read(path)?)?;
     it.set_num_threads(threads);
     it.allocate_tensors()?;
@@ -357,5 +410,20 @@ fn bench(path: &PathBuf, threads: usize, runs: usize) -> Result<()> {
         at(0.99),
         times[0]
     );
+    if profile {
+        let mut best: Vec<(String, f64)> = Vec::new();
+        for _ in 0..200 {
+            for (i, (op, d)) in it.invoke_profiled()?.into_iter().enumerate() {
+                let us = d.as_secs_f64() * 1e6;
+                match best.get_mut(i) {
+                    Some(b) => b.1 = b.1.min(us),
+                    None => best.push((op, us)),
+                }
+            }
+        }
+        for (op, us) in best {
+            println!("  {op:<24} {us:8.2} µs (best of 200)");
+        }
+    }
     Ok(())
 }

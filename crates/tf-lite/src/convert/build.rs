@@ -85,7 +85,17 @@ impl Builder<'_> {
 
     /// A float32 weight tensor, stored as the quantization mode asks (float16 or int8
     /// per-channel on `channel_axis`, expanded by DEQUANTIZE).
-    fn weights(&mut self, name: &str, shape: &[usize], data: &[f32], channel_axis: usize) -> i32 {
+    ///
+    /// With `hybrid` (FULLY_CONNECTED and CONV_2D) dynamic-range int8 weights feed the
+    /// operator directly, as TFLite's dynamic-range quantization does (hybrid kernels).
+    fn weights(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+        data: &[f32],
+        channel_axis: usize,
+        hybrid: bool,
+    ) -> i32 {
         match &self.opts.quantize {
             Quantize::Float16 => {
                 let bytes = data
@@ -115,7 +125,11 @@ impl Builder<'_> {
                         ((v / scale[c]).round().clamp(-127.0, 127.0) as i8) as u8
                     })
                     .collect();
-                let src = self.constant(&format!("{name}/int8"), TensorType::INT8, shape, bytes);
+                let src = if hybrid {
+                    self.constant(name, TensorType::INT8, shape, bytes)
+                } else {
+                    self.constant(&format!("{name}/int8"), TensorType::INT8, shape, bytes)
+                };
                 self.tensors[src as usize].quantization =
                     Some(Box::new(format::QuantizationParameters {
                         scale: Some(scale),
@@ -123,6 +137,9 @@ impl Builder<'_> {
                         quantized_dimension: channel_axis as i32,
                         ..Default::default()
                     }));
+                if hybrid {
+                    return src;
+                }
                 self.dequantize(name, shape, src)
             }
             _ => {
@@ -335,10 +352,18 @@ fn fold_batch_norms(graph: &LayerGraph) -> Result<Vec<super::Layer>> {
 }
 
 pub(super) fn build(graph: &LayerGraph, opts: &ConvertOptions) -> Result<Model> {
-    if let Quantize::Int8 { .. } = opts.quantize {
-        return Err(Error::unsupported(
-            "full-integer int8 conversion (needs calibration; not implemented yet)",
-        ));
+    if let Quantize::Int8 {
+        representative,
+        int8_io,
+    } = &opts.quantize
+    {
+        let float = build(
+            graph,
+            &ConvertOptions {
+                quantize: Quantize::None,
+            },
+        )?;
+        return super::quantize::full_integer(&float, representative, *int8_io);
     }
     let layers = fold_batch_norms(graph)?;
     let mut b = Builder {
@@ -405,7 +430,7 @@ pub(super) fn build(graph: &LayerGraph, opts: &ConvertOptions) -> Result<Model> 
                         wt[u * din + i] = w[i * units + u];
                     }
                 }
-                let wi = b.weights(&format!("{name}/kernel"), &[units, din], &wt, 0);
+                let wi = b.weights(&format!("{name}/kernel"), &[units, din], &wt, 0, true);
                 let bi = match bias {
                     Some(bb) => b.bias(&format!("{name}/bias"), &f32s(bb, name)?),
                     None => -1,
@@ -423,6 +448,10 @@ pub(super) fn build(graph: &LayerGraph, opts: &ConvertOptions) -> Result<Model> 
                     O::FullyConnectedOptions(Box::new(format::FullyConnectedOptions {
                         fused_activation_function: fused,
                         keep_num_dims: first.shape.len() > 1,
+                        asymmetric_quantize_inputs: matches!(
+                            b.opts.quantize,
+                            Quantize::DynamicWeights
+                        ),
                         ..Default::default()
                     })),
                 );
@@ -465,7 +494,7 @@ pub(super) fn build(graph: &LayerGraph, opts: &ConvertOptions) -> Result<Model> 
                     let cout = cin * c4;
                     (
                         cout,
-                        b.weights(&format!("{name}/kernel"), &[1, kh, kw, cout], &wv, 3),
+                        b.weights(&format!("{name}/kernel"), &[1, kh, kw, cout], &wv, 3, false),
                     )
                 } else {
                     let cout = c4;
@@ -482,7 +511,7 @@ pub(super) fn build(graph: &LayerGraph, opts: &ConvertOptions) -> Result<Model> 
                     }
                     (
                         cout,
-                        b.weights(&format!("{name}/kernel"), &[cout, kh, kw, cin], &t, 0),
+                        b.weights(&format!("{name}/kernel"), &[cout, kh, kw, cin], &t, 0, true),
                     )
                 };
                 let bias = match bias {

@@ -7,12 +7,14 @@
 //! - `None`: float32 throughout.
 //! - `Float16`: weights stored as float16, expanded by DEQUANTIZE operators (folded away
 //!   by interpreters when they prepare), half the file size.
-//! - `DynamicWeights`: weights stored as int8 (symmetric, per output channel) and expanded
-//!   by DEQUANTIZE; activations stay float32. (TensorFlow's "dynamic range" mode feeds the
-//!   int8 weights to hybrid kernels instead; the file size is the same.)
-//! - `Int8`: full-integer quantization calibrated on a representative dataset — not
-//!   implemented yet: it needs the float model run on that data with every intermediate
-//!   tensor kept ([`convert`] returns [`Error::Unsupported`](crate::Error::Unsupported) for it).
+//! - `DynamicWeights`: TFLite's dynamic-range form: weights stored as int8 (symmetric, per
+//!   output channel); FULLY_CONNECTED (with `asymmetric_quantize_inputs`) and CONV_2D take
+//!   them directly (hybrid kernels quantize the float activations on the fly), other
+//!   weights (DEPTHWISE_CONV_2D) are expanded by DEQUANTIZE; activations stay float32.
+//! - `Int8`: full-integer quantization calibrated on a representative dataset (the float
+//!   model runs in this crate's interpreter on every sample; see the `quantize` module's
+//!   rules: per-channel symmetric weights, int32 biases, per-tensor asymmetric
+//!   activations, TFLite's fixed output ranges for SOFTMAX/LOGISTIC/TANH).
 //!
 //! ```
 //! use tf_core::Tensor;
@@ -40,8 +42,11 @@
 
 mod build;
 mod graph;
+pub mod keras;
+mod quantize;
 
 pub use graph::{Activation, InputSpec, Layer, LayerGraph, LayerKind, Padding};
+pub use keras::{layer_graph, load_keras};
 
 use crate::error::Result;
 

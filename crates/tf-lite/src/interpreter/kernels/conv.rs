@@ -1,7 +1,9 @@
 //! CONV_2D (im2col + GEMM) and DEPTHWISE_CONV_2D (direct), float32 and int8 with
 //! per-channel weights.
 
-use super::conv_direct::{DirectF32, DirectI8, MAX_DIRECT_K, has_avx2_fma, transpose_weights};
+use super::conv_direct::{
+    DirectF32, DirectI8, DirectI8Madd, MAX_DIRECT_K, has_avx2_fma, transpose_weights,
+};
 use super::gemm::sgemm_nt;
 use super::packed_i8::PackedI8;
 use super::{Io, Kernel, PrepareCtx, Prepared, activation_range_f32};
@@ -113,7 +115,7 @@ impl Geometry {
             .filter(|&x| x < self.in_w)
     }
 
-    fn is_pointwise(&self) -> bool {
+    pub(crate) fn is_pointwise(&self) -> bool {
         self.k_h == 1
             && self.k_w == 1
             && self.stride_h == 1
@@ -125,7 +127,7 @@ impl Geometry {
     /// Writes the im2col matrix: one row (of `row_len >= k_h·k_w·in_c` elements) per
     /// output pixel holding `map` of the window's values, `fill` where the window leaves
     /// the image.
-    fn im2col<T: Copy>(
+    pub(crate) fn im2col<T: Copy>(
         &self,
         x: &[T],
         col: &mut [T],
@@ -410,6 +412,9 @@ pub(crate) fn prepare_conv(ctx: &mut PrepareCtx<'_>) -> Result<Prepared> {
     let scratch_elems = if g.is_pointwise() { 0 } else { m * k };
     let direct = k <= MAX_DIRECT_K && !g.is_pointwise();
     match input.ty {
+        TensorType::FLOAT32 if filter.ty == TensorType::INT8 => {
+            super::hybrid::prepare_conv(ctx, g, cout, o.fused_activation_function)
+        }
         TensorType::FLOAT32 => {
             ctx.expect_type(&filter, TensorType::FLOAT32)?;
             ctx.expect_output_type(0, TensorType::FLOAT32)?;
@@ -457,7 +462,21 @@ pub(crate) fn prepare_conv(ctx: &mut PrepareCtx<'_>) -> Result<Prepared> {
                     o.fused_activation_function,
                 )?;
                 let (_, in_zp) = input.qparams(&ctx.who())?;
-                let wide: Vec<i32> = w.iter().map(|&v| i32::from(v)).collect();
+                if DirectI8Madd::applies(cout, k) {
+                    let scratch = DirectI8Madd::scratch_bytes(&g, cout);
+                    return Prepared::with_scratch(
+                        DirectI8Madd {
+                            g,
+                            cout,
+                            wp: DirectI8Madd::pack(w, cout, k),
+                            rq,
+                            in_zp,
+                            padded: super::conv_direct::PaddedImage::new(&g),
+                        },
+                        scratch,
+                    );
+                }
+                let wide: Vec<i16> = w.iter().map(|&v| i16::from(v)).collect();
                 return Prepared::with_scratch(
                     DirectI8 {
                         g,
@@ -466,6 +485,7 @@ pub(crate) fn prepare_conv(ctx: &mut PrepareCtx<'_>) -> Result<Prepared> {
                         rq,
                         in_zp,
                         avx2: has_avx2_fma(),
+                        avx512: crate::interpreter::quant::detect_avx512(),
                     },
                     cout * 4,
                 );
@@ -487,7 +507,7 @@ pub(crate) fn prepare_conv(ctx: &mut PrepareCtx<'_>) -> Result<Prepared> {
             let (_, in_zp) = input.qparams(&ctx.who())?;
             let in_zp = i8::try_from(in_zp)
                 .map_err(|_| ctx.err(format!("input zero point {in_zp} outside int8")))?;
-            let scratch = scratch_len(m * weights.row_len(), cout.div_ceil(16) * 16);
+            let scratch = scratch_len(m * weights.row_len(), weights.tmp_len());
             Prepared::with_scratch(
                 ConvI8 {
                     g,

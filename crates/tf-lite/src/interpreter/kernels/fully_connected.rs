@@ -75,14 +75,18 @@ impl Kernel for FcI8 {
 }
 
 pub(crate) fn prepare(ctx: &mut PrepareCtx<'_>) -> Result<Prepared> {
-    let (act, keep_dims) = match ctx.options {
+    let (act, keep_dims, asymmetric) = match ctx.options {
         BuiltinOptions::FullyConnectedOptions(o) => {
             if o.weights_format != FullyConnectedOptionsWeightsFormat::DEFAULT {
                 return Err(ctx.unsupported("shuffled weights format"));
             }
-            (o.fused_activation_function, o.keep_num_dims)
+            (
+                o.fused_activation_function,
+                o.keep_num_dims,
+                o.asymmetric_quantize_inputs,
+            )
         }
-        _ => (ActivationFunctionType::NONE, false),
+        _ => (ActivationFunctionType::NONE, false, false),
     };
     let input = ctx.input(0)?.clone();
     let filter = ctx.input(1)?.clone();
@@ -149,7 +153,7 @@ pub(crate) fn prepare(ctx: &mut PrepareCtx<'_>) -> Result<Prepared> {
             };
             let rq = requant(ctx, &input, &filter, bias, &output, units, &wsum, act)?;
             let weights = PackedI8::new(w, units, depth)?;
-            let scratch = scratch_len(batch * weights.row_len(), units.div_ceil(16) * 16);
+            let scratch = scratch_len(batch * weights.row_len(), weights.tmp_len());
             Prepared::with_scratch(
                 FcI8 {
                     batch,
@@ -162,9 +166,9 @@ pub(crate) fn prepare(ctx: &mut PrepareCtx<'_>) -> Result<Prepared> {
                 scratch,
             )
         }
-        (TensorType::FLOAT32, TensorType::INT8) => Err(ctx.unsupported(
-            "hybrid (dynamic-range) FULLY_CONNECTED with float input and int8 weights",
-        )),
+        (TensorType::FLOAT32, TensorType::INT8) => {
+            super::hybrid::prepare_fc(ctx, batch, units, depth, act, asymmetric)
+        }
         (a, b) => Err(ctx.unsupported(format!(
             "input {} with weights {}",
             format::type_name(a),

@@ -9,6 +9,7 @@ pub(crate) mod conv;
 pub(crate) mod conv_direct;
 pub(crate) mod fully_connected;
 pub(crate) mod gemm;
+pub(crate) mod hybrid;
 pub(crate) mod packed_i8;
 pub(crate) mod pool;
 pub(crate) mod quantize;

@@ -59,6 +59,11 @@ impl PackedI8 {
         })
     }
 
+    /// Int32 scratch [`Self::run`] needs: two rows of sums, channels rounded up to 16.
+    pub(crate) fn tmp_len(&self) -> usize {
+        2 * self.blocks * 16
+    }
+
     /// Bytes per row of the left operand: `k` rounded up to 4.
     pub(crate) fn row_len(&self) -> usize {
         self.k4
@@ -88,7 +93,7 @@ impl PackedI8 {
 
     /// `f(i, row)` with `row[j] = Σ_p a(i, p)·w(j, p)` (`n` values) for each of the `m`
     /// rows of `a` (each `row_len()` bytes, encoded with [`Self::encode`] for `vnni`),
-    /// using `tmp` (at least `16·blocks` int32) as scratch.
+    /// using `tmp` (at least [`Self::tmp_len`] int32) as scratch.
     pub(crate) fn run(
         &self,
         vnni: bool,
@@ -98,12 +103,40 @@ impl PackedI8 {
         mut f: impl FnMut(usize, &mut [i32]),
     ) -> Result<()> {
         let (n, k, k4) = (self.n, self.k, self.k4);
-        if a.len() < m * k4 || tmp.len() < self.blocks * 16 {
+        if a.len() < m * k4 || tmp.len() < self.tmp_len() {
             return Err(Error::format("int8 gemm: operands too small"));
         }
         #[cfg(target_arch = "x86_64")]
         if vnni {
-            for i in 0..m {
+            let nb = self.blocks * 16;
+            let mut i = 0;
+            // Two rows at a time: twice the independent accumulators, one weight load
+            // for both.
+            while i + 2 <= m {
+                let (t0, t1) = tmp.split_at_mut(nb);
+                // SAFETY: as for `vnni_row`, for rows i and i+1 (i + 1 < m), each output
+                // holding blocks·16 int32.
+                unsafe {
+                    vnni_rows2(
+                        &a[i * k4..(i + 1) * k4],
+                        &a[(i + 1) * k4..(i + 2) * k4],
+                        &self.data,
+                        self.blocks,
+                        k4,
+                        t0,
+                        t1,
+                    )
+                };
+                for (t, r) in [(t0, i), (t1, i + 1)] {
+                    let acc = &mut t[..n];
+                    for (a, &s) in acc.iter_mut().zip(&self.sum128) {
+                        *a = a.wrapping_sub(s);
+                    }
+                    f(r, acc);
+                }
+                i += 2;
+            }
+            for i in i..m {
                 let row = &a[i * k4..(i + 1) * k4];
                 // SAFETY: the CPU supports the features (`vnni` comes from `Self::vnni`),
                 // `row` holds k4 bytes, `data` blocks·k4·16 bytes and `tmp` at least
@@ -129,6 +162,80 @@ impl PackedI8 {
             f(i, &mut tmp[..n]);
         }
         Ok(())
+    }
+}
+
+/// [`vnni_row`] for two rows at once, up to four channel blocks per step (up to eight
+/// independent accumulators, each weight vector loaded once for both rows).
+///
+/// # Safety
+/// As [`vnni_row`], for both rows and outputs.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn vnni_rows2(
+    r0: &[i8],
+    r1: &[i8],
+    data: &[i8],
+    blocks: usize,
+    k4: usize,
+    out0: &mut [i32],
+    out1: &mut [i32],
+) {
+    let mut b = 0;
+    // SAFETY: each call covers blocks b..b+NB with b + NB <= blocks.
+    unsafe {
+        while b + 4 <= blocks {
+            rows2_blocks::<4>(r0, r1, data, b, k4, out0, out1);
+            b += 4;
+        }
+        match blocks - b {
+            3 => rows2_blocks::<3>(r0, r1, data, b, k4, out0, out1),
+            2 => rows2_blocks::<2>(r0, r1, data, b, k4, out0, out1),
+            1 => rows2_blocks::<1>(r0, r1, data, b, k4, out0, out1),
+            _ => {}
+        }
+    }
+}
+
+/// Blocks `b..b + NB` of [`vnni_rows2`].
+///
+/// # Safety
+/// As [`vnni_rows2`], with `b + NB <= blocks`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+#[inline]
+unsafe fn rows2_blocks<const NB: usize>(
+    r0: &[i8],
+    r1: &[i8],
+    data: &[i8],
+    b: usize,
+    k4: usize,
+    out0: &mut [i32],
+    out1: &mut [i32],
+) {
+    use std::arch::x86_64::*;
+    let q4 = k4 / 4;
+    let stride = q4 * 64;
+    let (p0, p1) = (r0.as_ptr(), r1.as_ptr());
+    // SAFETY (pointer arithmetic): q < q4 so 4q + 4 <= k4 <= row length; block b + j <
+    // blocks so its data lies inside `data`; the stores write out[(b + j)·16 ..][..16].
+    unsafe {
+        let base = data.as_ptr().add(b * stride);
+        let mut s0 = [_mm512_setzero_si512(); NB];
+        let mut s1 = [_mm512_setzero_si512(); NB];
+        for q in 0..q4 {
+            let x0 = _mm512_set1_epi32(std::ptr::read_unaligned(p0.add(4 * q).cast::<i32>()));
+            let x1 = _mm512_set1_epi32(std::ptr::read_unaligned(p1.add(4 * q).cast::<i32>()));
+            for j in 0..NB {
+                let w = _mm512_loadu_si512(base.add(j * stride + q * 64).cast());
+                s0[j] = _mm512_dpbusd_epi32(s0[j], x0, w);
+                s1[j] = _mm512_dpbusd_epi32(s1[j], x1, w);
+            }
+        }
+        for j in 0..NB {
+            _mm512_storeu_si512(out0.as_mut_ptr().add((b + j) * 16).cast(), s0[j]);
+            _mm512_storeu_si512(out1.as_mut_ptr().add((b + j) * 16).cast(), s1[j]);
+        }
     }
 }
 
@@ -223,7 +330,7 @@ mod tests {
                         a[i * p.row_len() + q] = PackedI8::encode(vnni, v);
                     }
                 }
-                let mut tmp = vec![0i32; p.blocks * 16];
+                let mut tmp = vec![0i32; p.tmp_len()];
                 let mut got = vec![0i32; m * n];
                 p.run(vnni, &a, m, &mut tmp, |i, row| {
                     got[i * n..(i + 1) * n].copy_from_slice(row)

@@ -281,9 +281,6 @@ pub(crate) fn prepare_strided_slice(ctx: &mut PrepareCtx<'_>) -> Result<Prepared
     }) else {
         return Err(ctx.err("unexpected options"));
     };
-    if o.ellipsis_mask != 0 || o.new_axis_mask != 0 {
-        return Err(ctx.unsupported("STRIDED_SLICE with ellipsis_mask or new_axis_mask"));
-    }
     let input = ctx.input(0)?.clone();
     check_rank(ctx, &input.shape)?;
     let r = input.shape.len();
@@ -293,32 +290,73 @@ pub(crate) fn prepare_strided_slice(ctx: &mut PrepareCtx<'_>) -> Result<Prepared
         Some(_) => ctx.value_i64(3)?,
         None => vec![1; begin.len()],
     };
-    if begin.len() > r || end.len() != begin.len() || strides.len() != begin.len() {
+    if end.len() != begin.len() || strides.len() != begin.len() {
         return Err(ctx.err(format!(
-            "begin/end/strides of lengths {}/{}/{} for rank {r}",
+            "begin/end/strides of lengths {}/{}/{}",
             begin.len(),
             end.len(),
             strides.len()
         )));
+    }
+    // TensorFlow's sparse → dense spec: an ellipsis expands to the input dimensions no
+    // other entry names; a new axis adds an output dimension of 1 and reads none.
+    let bit = |m: i32, i: usize| i < 31 && m & (1 << i) != 0;
+    let spec_len = begin.len();
+    let named = (0..spec_len)
+        .filter(|&i| !bit(o.new_axis_mask, i) && !bit(o.ellipsis_mask, i))
+        .count();
+    if (0..spec_len).filter(|&i| bit(o.ellipsis_mask, i)).count() > 1 {
+        return Err(ctx.err("more than one ellipsis"));
+    }
+    // Each dense entry: Some((begin, end, stride, begin_mask, end_mask, shrink)) for an
+    // input dimension, None for a new axis.
+    type Dense = Option<(i64, i64, i64, bool, bool, bool)>;
+    let mut dense: Vec<Dense> = Vec::new();
+    let mut inputs_named = 0usize;
+    for i in 0..spec_len {
+        if bit(o.ellipsis_mask, i) {
+            let fill = r.saturating_sub(named);
+            for _ in 0..fill {
+                dense.push(Some((0, 0, 1, true, true, false)));
+            }
+            inputs_named += fill;
+        } else if bit(o.new_axis_mask, i) {
+            dense.push(None);
+        } else {
+            dense.push(Some((
+                begin[i],
+                end[i],
+                strides[i],
+                bit(o.begin_mask, i),
+                bit(o.end_mask, i),
+                bit(o.shrink_axis_mask, i),
+            )));
+            inputs_named += 1;
+        }
+    }
+    if inputs_named > r {
+        return Err(ctx.err(format!("a slice spec of {spec_len} entries for rank {r}")));
+    }
+    for _ in inputs_named..r {
+        dense.push(Some((0, 0, 1, true, true, false)));
     }
     let in_strides = row_strides(&input.shape);
     let mut shape = Vec::new();
     let mut out_shape = Vec::new();
     let mut steps = Vec::new();
     let mut offset = 0isize;
-    for d in 0..r {
-        let n = input.shape[d] as i64;
-        let bit = 1i32 << d.min(31);
-        let (b, e, s) = if d < begin.len() {
-            (begin[d], end[d], strides[d])
-        } else {
-            (0, n, 1)
+    let mut d = 0usize;
+    for entry in dense {
+        let Some((b, e, s, begin_m, end_m, shrink)) = entry else {
+            out_shape.push(1);
+            continue;
         };
+        let n = input.shape[d] as i64;
         if s == 0 {
             return Err(ctx.err(format!("stride 0 on axis {d}")));
         }
         let e = if o.offset { e.saturating_add(b) } else { e };
-        let mut start = if d < begin.len() && o.begin_mask & bit != 0 {
+        let mut start = if begin_m {
             if s > 0 { 0 } else { n - 1 }
         } else if b < 0 {
             b + n
@@ -330,11 +368,10 @@ pub(crate) fn prepare_strided_slice(ctx: &mut PrepareCtx<'_>) -> Result<Prepared
         } else {
             start.clamp(-1, n - 1)
         };
-        let shrink = d < begin.len() && o.shrink_axis_mask & bit != 0;
         let stop = if shrink {
             start + 1
         } else {
-            let mut stop = if d < begin.len() && o.end_mask & bit != 0 {
+            let mut stop = if end_m {
                 if s > 0 { n } else { -1 }
             } else if e < 0 {
                 e + n
@@ -373,6 +410,7 @@ pub(crate) fn prepare_strided_slice(ctx: &mut PrepareCtx<'_>) -> Result<Prepared
         if !shrink {
             out_shape.push(len);
         }
+        d += 1;
     }
     let es = elem_size(ctx, &input)?;
     let k = StridedCopy {
