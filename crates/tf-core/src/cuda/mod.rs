@@ -20,7 +20,7 @@ mod runtime;
 
 pub use buffer::CudaBuffer;
 pub use nvrtc::{KERNEL_SOURCE, compile_kernel_source, nvrtc_available, nvrtc_version};
-pub use ops::cuda_kernels;
+pub use ops::{cuda_kernels, kernel_names};
 pub use runtime::{device_count, init, is_available, set_tf32_allowed, synchronize, tf32_allowed};
 
 pub(crate) use runtime::ensure_initialized;

@@ -68,16 +68,16 @@ enum Output {
     Ptx,
 }
 
-/// Compiles [`KERNEL_SOURCE`] for `arch` (`"compute_80"` gives PTX, `"sm_90"` a cubin)
-/// and returns the image's size in bytes. Needs libnvrtc, no GPU; errors carry NVRTC's
-/// log.
-pub fn compile_kernel_source(arch: &str) -> Result<usize> {
+/// Compiles [`KERNEL_SOURCE`] for `arch` and returns the image: PTX text for a virtual
+/// architecture (`"compute_80"`), a cubin for a real one (`"sm_90"`). Needs libnvrtc, no
+/// GPU; errors carry NVRTC's log.
+pub fn compile_kernel_source(arch: &str) -> Result<Vec<u8>> {
     let out = if arch.starts_with("sm_") {
         Output::Cubin
     } else {
         Output::Ptx
     };
-    Ok(compile(arch, out)?.len())
+    compile(arch, out)
 }
 
 fn compile(arch: &str, out: Output) -> Result<Vec<u8>> {

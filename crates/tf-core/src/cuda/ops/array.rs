@@ -245,6 +245,18 @@ fn gather(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
     Ok(vec![out.into_tensor(shape)?])
 }
 
+/// Every kernel name used above (dtype-agnostic, by element size).
+pub(super) fn kernel_names() -> Vec<String> {
+    let mut v = Vec::new();
+    for size in ["b1", "b2", "b4", "b8"] {
+        v.push(format!("copy_{size}"));
+        v.push(format!("fill_{size}"));
+        v.push(format!("gather_{size}_i32"));
+        v.push(format!("gather_{size}_i64"));
+    }
+    v
+}
+
 pub(super) static KERNELS: &[Reg] = &[
     (&ops::IDENTITY, ALL, identity),
     (&ops::STOP_GRADIENT, ALL, view_kernel),

@@ -149,6 +149,9 @@ binary_kernels!(
 
 fn select(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
     let dt = ctx.input(1).dtype();
+    if !NUM.contains(dt) {
+        return super::array::on_cpu(ctx);
+    }
     ternary(ctx, "select", dt)
 }
 
@@ -184,6 +187,89 @@ fn cast(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
 
 const BOOL: DTypeSet = DTypeSet::BOOL;
 const CMP_ALL: DTypeSet = NUM.union(DTypeSet::BOOL);
+
+/// Every kernel name the functions above can ask for, with the dtypes of the suffix.
+pub(super) fn kernel_names() -> Vec<(String, DTypeSet)> {
+    let unary_num = ["Neg", "Abs", "Sign", "Square", "Relu", "Relu6"];
+    let unary_float = [
+        "Neg",
+        "AbsF",
+        "Sign",
+        "Square",
+        "Reciprocal",
+        "Round",
+        "Floor",
+        "Ceil",
+        "Exp",
+        "Expm1",
+        "Log",
+        "Log1p",
+        "Sqrt",
+        "Rsqrt",
+        "Sin",
+        "Cos",
+        "Tanh",
+        "Sigmoid",
+        "Erf",
+        "Erfc",
+        "Relu",
+        "Relu6",
+        "LeakyRelu",
+        "Elu",
+        "Selu",
+        "Softplus",
+        "Softsign",
+        "Silu",
+        "Gelu",
+        "IsNan",
+        "IsFinite",
+    ];
+    let binary_num = [
+        "Add",
+        "Sub",
+        "Mul",
+        "Maximum",
+        "Minimum",
+        "SquaredDifference",
+        "ReluGrad",
+        "Equal",
+        "NotEqual",
+        "Less",
+        "LessEqual",
+        "Greater",
+        "GreaterEqual",
+    ];
+    let binary_float = [
+        "Div",
+        "FloorDiv",
+        "FloorMod",
+        "Pow",
+        "TanhGrad",
+        "SigmoidGrad",
+    ];
+    let ints = DTypeSet::of(&[DType::I32, DType::I64]);
+    let mut v: Vec<(String, DTypeSet)> = Vec::new();
+    v.extend(
+        unary_num
+            .iter()
+            .filter(|n| **n != "Abs")
+            .map(|n| (format!("un_{n}"), NUM)),
+    );
+    v.push(("un_Abs".into(), ints));
+    v.extend(unary_float.iter().map(|n| (format!("un_{n}"), FLOAT)));
+    v.push(("un_LogicalNot".into(), BOOL));
+    v.extend(binary_num.iter().map(|n| (format!("bin_{n}"), NUM)));
+    v.extend(binary_float.iter().map(|n| (format!("bin_{n}"), FLOAT)));
+    for n in ["Equal", "NotEqual", "LogicalAnd", "LogicalOr"] {
+        v.push((format!("bin_{n}"), BOOL));
+    }
+    v.push(("select".into(), NUM));
+    v.push(("clip".into(), NUM));
+    for from in DType::ALL {
+        v.push((format!("cast_{}", tag(from)), ALL));
+    }
+    v
+}
 
 pub(super) static KERNELS: &[Reg] = &[
     (&ops::NEG, NUM, neg),

@@ -36,6 +36,28 @@ pub(crate) fn register_kernels() {
     }
 }
 
+/// The name of every NVRTC kernel the Rust side may launch (each must be an `extern "C"`
+/// entry of [`KERNEL_SOURCE`](super::KERNEL_SOURCE); a test checks the compiled PTX).
+pub fn kernel_names() -> Vec<String> {
+    let mut out = array::kernel_names();
+    let typed = elementwise::kernel_names()
+        .into_iter()
+        .chain(reduce::kernel_names())
+        .chain(nn::kernel_names());
+    for (base, dtypes) in typed {
+        for dt in dtypes.iter() {
+            let t = super::layout::tag(dt);
+            if base == "sxent" {
+                out.push(format!("sxent_{t}_i32"));
+                out.push(format!("sxent_{t}_i64"));
+            } else {
+                out.push(format!("{base}_{t}"));
+            }
+        }
+    }
+    out
+}
+
 /// Every op with a CUDA kernel and the dtypes it covers (for tests and docs).
 pub fn cuda_kernels() -> Vec<(&'static str, DTypeSet)> {
     [

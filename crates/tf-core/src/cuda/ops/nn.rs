@@ -117,6 +117,15 @@ fn bias_add(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
     Ok(vec![out.into_tensor(shape)?])
 }
 
+/// Every kernel name used above, with the dtypes of the suffix.
+pub(super) fn kernel_names() -> Vec<(String, crate::dtype::DTypeSet)> {
+    vec![
+        ("softmax".into(), FLOAT),
+        ("xent".into(), FLOAT),
+        ("sxent".into(), FLOAT),
+    ]
+}
+
 pub(super) static KERNELS: &[Reg] = &[
     (&ops::SOFTMAX, FLOAT, softmax),
     (&ops::LOG_SOFTMAX, FLOAT, softmax),

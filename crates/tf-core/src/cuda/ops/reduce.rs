@@ -100,6 +100,17 @@ fn bias_add_grad(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
     reduce_with(ctx, &m, "sum", false)
 }
 
+/// Every kernel name used above, with the dtypes of the suffix.
+pub(super) fn kernel_names() -> Vec<(String, DTypeSet)> {
+    let mut v: Vec<(String, DTypeSet)> = ["sum", "prod", "max", "min"]
+        .iter()
+        .map(|n| (format!("red_{n}"), NUM))
+        .collect();
+    v.push(("red_all".into(), DTypeSet::BOOL));
+    v.push(("red_any".into(), DTypeSet::BOOL));
+    v
+}
+
 pub(super) static KERNELS: &[Reg] = &[
     (&ops::SUM, NUM, sum),
     (&ops::MEAN, FLOAT, mean),
