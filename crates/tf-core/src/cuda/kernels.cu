@@ -348,7 +348,8 @@ struct RAll { template <typename A> static __device__ __forceinline__ A init() {
 struct RAny { template <typename A> static __device__ __forceinline__ A init() { return (A)0; }
               template <typename A> static __device__ __forceinline__ A f(A a, A b) { return (a || b) ? 1 : 0; } };
 
-// Output o reads input elements base(o) + off(r), r < nred; `div` > 0 divides (Mean).
+// Output o reads input elements base(o) + off(r), r < nred; `div` >= 0 divides (Mean;
+// 0/0 gives NaN for an empty float mean, as on the CPU).
 template <typename S, typename D, typename A, typename R>
 __device__ __forceinline__ void reduce_k(i64 nout, Dims lo, Str so, i64 nred, Dims lr, Str sr, const S* a, D* out, i64 div) {
     __shared__ A sh[RED_THREADS];
@@ -366,7 +367,7 @@ __device__ __forceinline__ void reduce_k(i64 nout, Dims lo, Str so, i64 nred, Di
         }
         if (threadIdx.x == 0) {
             A v = sh[0];
-            if (div > 0) v = v / (A)div;
+            if (div >= 0) v = v / (A)div;
             st(out + o, (typename Cx<D>::T)v);
         }
         __syncthreads();

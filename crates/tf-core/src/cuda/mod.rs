@@ -24,3 +24,15 @@ pub use ops::{cuda_kernels, kernel_names};
 pub use runtime::{device_count, init, is_available, set_tf32_allowed, synchronize, tf32_allowed};
 
 pub(crate) use runtime::ensure_initialized;
+
+/// Seconds per `n×n×n` matrix product of `dtype` (float32/float64/float16/bfloat16) on
+/// GPU `ordinal`, calling cuBLAS directly on preallocated buffers, averaged over
+/// `iters` runs: the raw-cuBLAS reference of the matmul benchmark.
+pub fn cublas_gemm_seconds(
+    ordinal: usize,
+    dtype: crate::DType,
+    n: usize,
+    iters: usize,
+) -> crate::Result<f64> {
+    ops::matmul::raw_gemm_seconds(ordinal, dtype, n, iters)
+}

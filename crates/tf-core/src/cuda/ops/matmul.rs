@@ -122,6 +122,8 @@ pub(crate) fn gemm(
     let ldb = if tb { k } else { n };
     let lda = if ta { m } else { k };
     let handle = blas(op, gpu)?.lock().unwrap_or_else(|e| e.into_inner());
+    // cuBLAS runs in the calling thread's current context.
+    gpu.ctx.bind_to_thread().map_err(|e| cuda_err(op, e))?;
     // SAFETY: pointers are device buffers holding `batch` (or 1 when the stride is 0)
     // packed matrices of the stated shapes; alpha/beta live across the call (host
     // pointer mode); the handle is used under its mutex on the GPU's stream.
@@ -228,3 +230,38 @@ pub(super) static KERNELS: &[Reg] = &[
     (&ops::MATMUL, FLOAT, matmul),
     (&ops::BATCH_MATMUL, FLOAT, batch_matmul),
 ];
+
+/// Seconds per `n×n×n` GEMM of `dtype` calling cuBLAS directly on preallocated buffers
+/// (no tensors, no dispatch): the reference the matmul benchmark compares against.
+pub(crate) fn raw_gemm_seconds(
+    ordinal: usize,
+    dtype: DType,
+    n: usize,
+    iters: usize,
+) -> Result<f64> {
+    let op = "cuda::cublas_gemm_seconds";
+    let gpu = super::super::runtime::gpu(op, ordinal)?;
+    let a = CudaBuffer::zeros(gpu, dtype, n * n)?;
+    let b = CudaBuffer::zeros(gpu, dtype, n * n)?;
+    let c = output(gpu, dtype, n * n)?;
+    let run = || {
+        gemm(
+            op,
+            gpu,
+            dtype,
+            (n, n, n),
+            (a.ptr(), false, 0),
+            (b.ptr(), false, 0),
+            c.ptr(),
+            1,
+        )
+    };
+    run()?;
+    gpu.stream.synchronize().map_err(|e| cuda_err(op, e))?;
+    let start = std::time::Instant::now();
+    for _ in 0..iters.max(1) {
+        run()?;
+    }
+    gpu.stream.synchronize().map_err(|e| cuda_err(op, e))?;
+    Ok(start.elapsed().as_secs_f64() / iters.max(1) as f64)
+}

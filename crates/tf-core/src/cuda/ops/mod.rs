@@ -3,7 +3,7 @@
 
 mod array;
 mod elementwise;
-mod matmul;
+pub(crate) mod matmul;
 mod nn;
 mod reduce;
 

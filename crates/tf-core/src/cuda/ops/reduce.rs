@@ -16,6 +16,8 @@ use cudarc::driver::PushKernelArg;
 /// Reduces input 0 over the dimensions flagged in `mask` with `red_{name}_{dtype}`;
 /// `mean` divides by the number of reduced elements. The output shape comes from
 /// inference (keepdims or not: the element order is the same).
+///
+/// Integer means are not registered (they would divide by zero on empty input).
 fn reduce_with(
     ctx: &KernelContext<'_>,
     mask: &[bool],
@@ -44,7 +46,7 @@ fn reduce_with(
         let (lr, sr) = plan(op, &red, &[red_s], &[0])?;
         let a = Input::of(op, x)?;
         let f = function(gpu, op, &format!("red_{name}_{}", tag(x.dtype())))?;
-        let div: i64 = if mean { nred as i64 } else { 0 };
+        let div: i64 = if mean { nred as i64 } else { -1 };
         let (no, nr, pa, po) = (nout as i64, nred as i64, a.base(op)?, out.ptr());
         let mut b = gpu.stream.launch_builder(&f);
         b.arg(&no)
