@@ -19,7 +19,7 @@ use std::sync::Mutex;
 /// The ops `check` ran.
 static CHECKED: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
 use tf_core::op::{Attrs, OpDef, call};
-use tf_core::{DType, Device, Tensor, cuda, ops};
+use tf_core::{DType, Device, Tensor, cuda, ops, with_device};
 
 fn gpu() -> bool {
     if cuda::init() == 0 {
@@ -501,6 +501,55 @@ fn array_kernels_match_cpu() {
     );
 }
 
+/// Random ops: the GPU draws its own numbers, so check the distributions (moments,
+/// range) and that seeded calls differ from call to call.
+fn random_kernels_have_the_right_distributions() {
+    for dt in FLOATS {
+        let n = 20000usize;
+        let tol = if dt == DType::F32 || dt == DType::F64 {
+            0.03
+        } else {
+            0.06
+        };
+        let u = with_device(Device::Cuda(0), || {
+            ops::random_uniform(&[n], -1.0, 3.0, dt, Some(5))
+        })
+        .unwrap();
+        assert_eq!(u.device(), Device::Cuda(0));
+        let v = u.to_f64_vec().unwrap();
+        assert!(
+            v.iter().all(|&x| (-1.0..=3.0).contains(&x)),
+            "{dt} uniform out of range"
+        );
+        let mean = v.iter().sum::<f64>() / n as f64;
+        assert!((mean - 1.0).abs() < tol * 4.0, "{dt} uniform mean {mean}");
+        let z = with_device(Device::Cuda(0), || {
+            ops::random_normal(&[n], 2.0, 0.5, dt, Some(6))
+        })
+        .unwrap();
+        let v = z.to_f64_vec().unwrap();
+        let mean = v.iter().sum::<f64>() / n as f64;
+        let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
+        assert!(
+            (mean - 2.0).abs() < tol && (var.sqrt() - 0.5).abs() < tol,
+            "{dt} normal {mean} {var}"
+        );
+        let again = with_device(Device::Cuda(0), || {
+            ops::random_normal(&[n], 2.0, 0.5, dt, Some(6))
+        })
+        .unwrap();
+        assert_ne!(
+            again.to_f64_vec().unwrap(),
+            v,
+            "{dt}: successive calls repeat"
+        );
+    }
+    CHECKED
+        .lock()
+        .unwrap()
+        .extend(["RandomUniform", "RandomStandardNormal"]);
+}
+
 /// Every CUDA kernel against the CPU kernel (one test, so that coverage of the
 /// registered kernels can be asserted at the end).
 #[test]
@@ -515,6 +564,7 @@ fn cuda_kernels_match_cpu() {
     nn_kernels_match_cpu();
     matmul_matches_cpu_without_tf32();
     array_kernels_match_cpu();
+    random_kernels_have_the_right_distributions();
     let checked = CHECKED.lock().unwrap().clone();
     let unchecked: Vec<&str> = cuda::cuda_kernels()
         .into_iter()

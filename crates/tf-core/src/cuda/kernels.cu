@@ -474,3 +474,14 @@ ROWS(float, f32) ROWS(double, f64) ROWS(f16s, f16) ROWS(bf16s, bf16)
             out[k] = (id >= 0 && id < axis_dim) ? params[(o * axis_dim + id) * inner + i] : zero; } }
 GATHER(u8, b1, int, i32) GATHER(b2, b2, int, i32) GATHER(b4, b4, int, i32) GATHER(b8, b8, int, i32)
 GATHER(u8, b1, i64, i64) GATHER(b2, b2, i64, i64) GATHER(b4, b4, i64, i64) GATHER(b8, b8, i64, i64)
+
+// ---- random: cuRAND fills f32/f64 uniforms (0, 1] or standard normals; this maps them
+// to the op's distribution and dtype (flip = 1 turns (0, 1] into [0, 1)) ---------------
+
+#define RAND_POST(U, S, tag) \
+    extern "C" __global__ void rand_post_##tag(i64 n, const U* u, S* out, double mul, double add, int flip) { \
+        GRID_LOOP(i, n) { \
+            U v = u[i]; \
+            if (flip) v = (U)1 - v; \
+            st(out + i, (typename Cx<S>::T)((double)v * mul + add)); } }
+RAND_POST(float, float, f32) RAND_POST(double, double, f64) RAND_POST(float, f16s, f16) RAND_POST(float, bf16s, bf16)

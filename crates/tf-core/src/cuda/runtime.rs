@@ -19,6 +19,8 @@ pub(crate) struct Gpu {
     pub(crate) compute_capability: (i32, i32),
     /// cuBLAS handle, made on first use (cuBLAS may be absent while the driver is not).
     pub(crate) blas: OnceLock<std::result::Result<Mutex<CudaBlas>, String>>,
+    /// cuRAND generator, made on first use.
+    pub(crate) rng: OnceLock<std::result::Result<Mutex<super::ops::random::Generator>, String>>,
     /// The NVRTC-compiled kernels, compiled and loaded on first use.
     pub(crate) kernels: OnceLock<std::result::Result<super::nvrtc::Kernels, String>>,
 }
@@ -55,6 +57,7 @@ fn discover() -> Vec<Arc<Gpu>> {
                 ctx,
                 stream,
                 blas: OnceLock::new(),
+                rng: OnceLock::new(),
                 kernels: OnceLock::new(),
             }));
         }

@@ -5,6 +5,7 @@ mod array;
 mod elementwise;
 pub(crate) mod matmul;
 mod nn;
+pub(crate) mod random;
 mod reduce;
 
 use crate::device::DeviceKind;
@@ -29,6 +30,7 @@ pub(crate) fn register_kernels() {
         reduce::KERNELS,
         nn::KERNELS,
         matmul::KERNELS,
+        random::KERNELS,
     ] {
         for &(op, dtypes, kernel) in table {
             op.register_kernel(DeviceKind::Cuda, dtypes, kernel);
@@ -43,7 +45,8 @@ pub fn kernel_names() -> Vec<String> {
     let typed = elementwise::kernel_names()
         .into_iter()
         .chain(reduce::kernel_names())
-        .chain(nn::kernel_names());
+        .chain(nn::kernel_names())
+        .chain(random::kernel_names());
     for (base, dtypes) in typed {
         for dt in dtypes.iter() {
             let t = super::layout::tag(dt);
@@ -66,6 +69,7 @@ pub fn cuda_kernels() -> Vec<(&'static str, DTypeSet)> {
         reduce::KERNELS,
         nn::KERNELS,
         matmul::KERNELS,
+        random::KERNELS,
     ]
     .iter()
     .flat_map(|t| t.iter().map(|(op, d, _)| (op.name, *d)))
