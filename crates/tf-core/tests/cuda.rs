@@ -501,6 +501,66 @@ fn array_kernels_match_cpu() {
     );
 }
 
+/// Conv2D, its gradients and the pools (NHWC) against the CPU.
+fn conv_kernels_match_cpu() {
+    let cases: &[(usize, usize, &str, usize)] = &[
+        (3, 1, "SAME", 1),
+        (3, 2, "VALID", 1),
+        (1, 1, "VALID", 1),
+        (3, 1, "SAME", 2),
+        (5, 2, "SAME", 1),
+    ];
+    for &dt in &[DType::F32, DType::F64, DType::F16, DType::BF16] {
+        for (i, &(k, s, pad, d)) in cases.iter().enumerate() {
+            let x = input(70 + i as u64, dt, &[2, 9, 8, 3], false);
+            let f = input(80 + i as u64, dt, &[k, k, 3, 4], false);
+            let base = Attrs::new()
+                .with("strides", vec![1i64, s as i64, s as i64, 1])
+                .with("padding", pad)
+                .with("dilations", vec![1i64, d as i64, d as i64, 1]);
+            check(&ops::CONV2D, &[x.clone(), f.clone()], &base);
+            let y = call(&ops::CONV2D, &[x.clone(), f.clone()], &base)
+                .unwrap()
+                .remove(0);
+            let dy = input(90 + i as u64, dt, y.dims(), false);
+            check(
+                &ops::CONV2D_BACKPROP_INPUT,
+                &[f.clone(), dy.clone()],
+                &base.clone().with("input_sizes", vec![2i64, 9, 8, 3]),
+            );
+            check(
+                &ops::CONV2D_BACKPROP_FILTER,
+                &[x.clone(), dy],
+                &base
+                    .clone()
+                    .with("filter_sizes", vec![k as i64, k as i64, 3, 4]),
+            );
+        }
+        for (i, &(k, s, pad)) in [(2usize, 2usize, "VALID"), (3, 2, "SAME"), (3, 1, "SAME")]
+            .iter()
+            .enumerate()
+        {
+            let x = input(100 + i as u64, dt, &[2, 7, 6, 3], false);
+            let attrs = Attrs::new()
+                .with("ksize", vec![1i64, k as i64, k as i64, 1])
+                .with("strides", vec![1i64, s as i64, s as i64, 1])
+                .with("padding", pad);
+            check(&ops::MAX_POOL, &[x.clone()], &attrs);
+            check(&ops::AVG_POOL, &[x.clone()], &attrs);
+            let y = call(&ops::MAX_POOL, &[x.clone()], &attrs)
+                .unwrap()
+                .remove(0);
+            let dy = input(110 + i as u64, dt, y.dims(), false);
+            check(&ops::MAX_POOL_GRAD, &[x.clone(), y, dy.clone()], &attrs);
+            check(
+                &ops::AVG_POOL_GRAD,
+                &[dy],
+                &attrs.clone().with("orig_input_shape", vec![2i64, 7, 6, 3]),
+            );
+        }
+    }
+}
+
 /// Random ops: the GPU draws its own numbers, so check the distributions (moments,
 /// range) and that seeded calls differ from call to call.
 fn random_kernels_have_the_right_distributions() {
@@ -565,6 +625,7 @@ fn cuda_kernels_match_cpu() {
     matmul_matches_cpu_without_tf32();
     array_kernels_match_cpu();
     random_kernels_have_the_right_distributions();
+    conv_kernels_match_cpu();
     let checked = CHECKED.lock().unwrap().clone();
     let unchecked: Vec<&str> = cuda::cuda_kernels()
         .into_iter()

@@ -485,3 +485,135 @@ GATHER(u8, b1, i64, i64) GATHER(b2, b2, i64, i64) GATHER(b4, b4, i64, i64) GATHE
             if (flip) v = (U)1 - v; \
             st(out + i, (typename Cx<S>::T)((double)v * mul + add)); } }
 RAND_POST(float, float, f32) RAND_POST(double, double, f64) RAND_POST(float, f16s, f16) RAND_POST(float, bf16s, bf16)
+
+// ---- convolution (im2col / col2im around cuBLAS) and pooling, NHWC ----------------------
+
+struct Geo { i64 n, h, w, c, kh, kw, ho, wo, sh, sw, dh, dw, pt, pl; };
+
+// cols[p, k] for p = (n, oy, ox), k = (ky, kx, ci); zero where the tap is padding.
+#define IM2COL(T, tag) \
+    extern "C" __global__ void im2col_##tag(i64 total, Geo g, const T* x, T* cols, T zero) { \
+        i64 K = g.kh * g.kw * g.c; \
+        GRID_LOOP(idx, total) { \
+            i64 p = idx / K, k = idx % K; \
+            i64 ci = k % g.c, kx = (k / g.c) % g.kw, ky = k / (g.c * g.kw); \
+            i64 ox = p % g.wo, oy = (p / g.wo) % g.ho, n = p / (g.wo * g.ho); \
+            i64 iy = oy * g.sh + ky * g.dh - g.pt, ix = ox * g.sw + kx * g.dw - g.pl; \
+            cols[idx] = (iy >= 0 && iy < g.h && ix >= 0 && ix < g.w) ? x[((n * g.h + iy) * g.w + ix) * g.c + ci] : zero; } }
+IM2COL(b2, b2) IM2COL(b4, b4) IM2COL(b8, b8)
+
+// Which output position (o) reads input position i through tap t: i = o*s + t*d - pad.
+__device__ __forceinline__ bool tap_to_out(i64 i, i64 t, i64 s, i64 d, i64 pad, i64 n_out, i64* o) {
+    i64 v = i + pad - t * d;
+    if (v < 0 || v % s != 0) return false;
+    *o = v / s;
+    return *o < n_out;
+}
+
+// dx[n, y, x, ci] = sum over taps of dcols[(n, oy, ox), (ky, kx, ci)] (no atomics).
+template <typename S>
+__device__ __forceinline__ void col2im_k(i64 total, Geo g, const S* dcols, S* dx) {
+    typedef typename Cx<S>::T C;
+    i64 K = g.kh * g.kw * g.c;
+    GRID_LOOP(idx, total) {
+        i64 ci = idx % g.c, x = (idx / g.c) % g.w, y = (idx / (g.c * g.w)) % g.h, n = idx / (g.c * g.w * g.h);
+        C acc = 0;
+        for (i64 ky = 0; ky < g.kh; ++ky) {
+            i64 oy;
+            if (!tap_to_out(y, ky, g.sh, g.dh, g.pt, g.ho, &oy)) continue;
+            for (i64 kx = 0; kx < g.kw; ++kx) {
+                i64 ox;
+                if (!tap_to_out(x, kx, g.sw, g.dw, g.pl, g.wo, &ox)) continue;
+                acc += (C)ld(dcols[((n * g.ho + oy) * g.wo + ox) * K + (ky * g.kw + kx) * g.c + ci]);
+            }
+        }
+        st(dx + idx, acc);
+    }
+}
+
+// The first maximum of window (n, oy, ox, ci) in row-major tap order (a NaN never
+// replaces a held value); returns its input offset, -1 for an empty window.
+template <typename S>
+__device__ __forceinline__ i64 window_argmax(const Geo& g, const S* x, i64 n, i64 oy, i64 ox, i64 ci) {
+    typedef typename Cx<S>::T C;
+    i64 best = -1;
+    C bv = 0;
+    for (i64 ky = 0; ky < g.kh; ++ky) {
+        i64 iy = oy * g.sh + ky - g.pt;
+        if (iy < 0 || iy >= g.h) continue;
+        for (i64 kx = 0; kx < g.kw; ++kx) {
+            i64 ix = ox * g.sw + kx - g.pl;
+            if (ix < 0 || ix >= g.w) continue;
+            i64 off = ((n * g.h + iy) * g.w + ix) * g.c + ci;
+            C v = ld(x[off]);
+            if (best < 0 || v > bv) { best = off; bv = v; }
+        }
+    }
+    return best;
+}
+
+__device__ __forceinline__ i64 window_count(const Geo& g, i64 oy, i64 ox) {
+    i64 cy = 0, cx = 0;
+    for (i64 ky = 0; ky < g.kh; ++ky) { i64 iy = oy * g.sh + ky - g.pt; cy += (iy >= 0 && iy < g.h); }
+    for (i64 kx = 0; kx < g.kw; ++kx) { i64 ix = ox * g.sw + kx - g.pl; cx += (ix >= 0 && ix < g.w); }
+    return cy * cx;
+}
+
+template <typename S>
+__device__ __forceinline__ void max_pool_k(i64 total, Geo g, const S* x, S* out) {
+    GRID_LOOP(idx, total) {
+        i64 ci = idx % g.c, ox = (idx / g.c) % g.wo, oy = (idx / (g.c * g.wo)) % g.ho, n = idx / (g.c * g.wo * g.ho);
+        i64 b = window_argmax(g, x, n, oy, ox, ci);
+        out[idx] = b >= 0 ? x[b] : x[0];
+    }
+}
+
+template <typename S>
+__device__ __forceinline__ void avg_pool_k(i64 total, Geo g, const S* x, S* out) {
+    typedef typename Cx<S>::T C;
+    GRID_LOOP(idx, total) {
+        i64 ci = idx % g.c, ox = (idx / g.c) % g.wo, oy = (idx / (g.c * g.wo)) % g.ho, n = idx / (g.c * g.wo * g.ho);
+        C acc = 0;
+        for (i64 ky = 0; ky < g.kh; ++ky) {
+            i64 iy = oy * g.sh + ky - g.pt;
+            if (iy < 0 || iy >= g.h) continue;
+            for (i64 kx = 0; kx < g.kw; ++kx) {
+                i64 ix = ox * g.sw + kx - g.pl;
+                if (ix < 0 || ix >= g.w) continue;
+                acc += (C)ld(x[((n * g.h + iy) * g.w + ix) * g.c + ci]);
+            }
+        }
+        st(out + idx, acc / (C)window_count(g, oy, ox));
+    }
+}
+
+// dx[n, y, x, ci]: the windows containing (y, x) whose first maximum is (y, x) add their
+// gradient (MaxPoolGrad), or every window adds grad / count (AvgPoolGrad; x unused).
+template <typename S>
+__device__ __forceinline__ void pool_grad_k(i64 total, Geo g, const S* x, const S* dy, S* dx, int avg) {
+    typedef typename Cx<S>::T C;
+    GRID_LOOP(idx, total) {
+        i64 ci = idx % g.c, xx = (idx / g.c) % g.w, y = (idx / (g.c * g.w)) % g.h, n = idx / (g.c * g.w * g.h);
+        C acc = 0;
+        for (i64 ky = 0; ky < g.kh; ++ky) {
+            i64 oy;
+            if (!tap_to_out(y, ky, g.sh, 1, g.pt, g.ho, &oy)) continue;
+            for (i64 kx = 0; kx < g.kw; ++kx) {
+                i64 ox;
+                if (!tap_to_out(xx, kx, g.sw, 1, g.pl, g.wo, &ox)) continue;
+                i64 o = ((n * g.ho + oy) * g.wo + ox) * g.c + ci;
+                if (avg) acc += (C)ld(dy[o]) / (C)window_count(g, oy, ox);
+                else if (window_argmax(g, x, n, oy, ox, ci) == idx) acc += (C)ld(dy[o]);
+            }
+        }
+        st(dx + idx, acc);
+    }
+}
+
+#define CONVF(S, tag) \
+    extern "C" __global__ void col2im_##tag(i64 total, Geo g, const S* dcols, S* dx) { col2im_k<S>(total, g, dcols, dx); } \
+    extern "C" __global__ void max_pool_##tag(i64 total, Geo g, const S* x, S* out) { max_pool_k<S>(total, g, x, out); } \
+    extern "C" __global__ void avg_pool_##tag(i64 total, Geo g, const S* x, S* out) { avg_pool_k<S>(total, g, x, out); } \
+    extern "C" __global__ void pool_grad_##tag(i64 total, Geo g, const S* x, const S* dy, S* dx, int avg) { \
+        pool_grad_k<S>(total, g, x, dy, dx, avg); }
+CONVF(float, f32) CONVF(double, f64) CONVF(f16s, f16) CONVF(bf16s, bf16)

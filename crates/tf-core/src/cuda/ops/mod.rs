@@ -2,6 +2,7 @@
 //! device kind and dtype) when the backend initializes.
 
 mod array;
+mod conv;
 mod elementwise;
 pub(crate) mod matmul;
 mod nn;
@@ -31,6 +32,7 @@ pub(crate) fn register_kernels() {
         nn::KERNELS,
         matmul::KERNELS,
         random::KERNELS,
+        conv::KERNELS,
     ] {
         for &(op, dtypes, kernel) in table {
             op.register_kernel(DeviceKind::Cuda, dtypes, kernel);
@@ -42,11 +44,13 @@ pub(crate) fn register_kernels() {
 /// entry of [`KERNEL_SOURCE`](super::KERNEL_SOURCE); a test checks the compiled PTX).
 pub fn kernel_names() -> Vec<String> {
     let mut out = array::kernel_names();
+    out.extend(conv::untyped_names());
     let typed = elementwise::kernel_names()
         .into_iter()
         .chain(reduce::kernel_names())
         .chain(nn::kernel_names())
-        .chain(random::kernel_names());
+        .chain(random::kernel_names())
+        .chain(conv::kernel_names());
     for (base, dtypes) in typed {
         for dt in dtypes.iter() {
             let t = super::layout::tag(dt);
@@ -70,6 +74,7 @@ pub fn cuda_kernels() -> Vec<(&'static str, DTypeSet)> {
         nn::KERNELS,
         matmul::KERNELS,
         random::KERNELS,
+        conv::KERNELS,
     ]
     .iter()
     .flat_map(|t| t.iter().map(|(op, d, _)| (op.name, *d)))
