@@ -5,6 +5,7 @@
 //! cargo run --release --example train_digits                  # 64-128-10 MLP with Adam
 //! cargo run --release --example train_digits -- --cnn         # a small CNN on the 8x8 images (50 epochs)
 //! cargo run --release --example train_digits -- --save m.keras --epochs 40
+//! cargo run --release --features cuda --example train_digits -- --gpu   # on GPU 0
 //! ```
 //!
 //! Data: `data/digits/digits.csv.gz` (UCI "Optical Recognition of Handwritten Digits",
@@ -15,7 +16,7 @@ use anyhow::{Context, Result, bail};
 use flate2::read::GzDecoder;
 use std::io::Read;
 use std::path::PathBuf;
-use tf_core::{DType, Tensor, ops};
+use tf_core::{DType, Device, Tensor, ops, with_device};
 use tf_keras::layers::{Conv2D, Dense, Flatten, Input, MaxPooling2D};
 use tf_keras::losses::CategoricalCrossentropy;
 use tf_keras::optimizers::Adam;
@@ -30,6 +31,8 @@ struct Args {
     /// Default: 30 for the MLP, 50 for the CNN.
     epochs: Option<usize>,
     batch_size: usize,
+    /// Place the model and the training step on GPU 0 (`--features cuda`).
+    gpu: bool,
 }
 
 fn parse_args() -> Result<Args> {
@@ -38,18 +41,22 @@ fn parse_args() -> Result<Args> {
         save: PathBuf::from("digits.keras"),
         epochs: None,
         batch_size: 32,
+        gpu: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--cnn" => a.cnn = true,
+            "--gpu" => a.gpu = true,
             "--save" => a.save = PathBuf::from(it.next().context("--save needs a path")?),
             "--epochs" => a.epochs = Some(it.next().context("--epochs needs a number")?.parse()?),
             "--batch-size" => {
                 a.batch_size = it.next().context("--batch-size needs a number")?.parse()?
             }
             "-h" | "--help" => {
-                println!("usage: train_digits [--cnn] [--save PATH] [--epochs N] [--batch-size N]");
+                println!(
+                    "usage: train_digits [--cnn] [--gpu] [--save PATH] [--epochs N] [--batch-size N]"
+                );
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other:?} (try --help)"),
@@ -142,6 +149,28 @@ fn main() -> Result<()> {
         if args.cnn { "CNN" } else { "MLP 64-128-10" }
     );
 
+    let device = if args.gpu {
+        Device::Cuda(0)
+    } else {
+        Device::Cpu
+    };
+    if args.gpu && tf_core::list_physical_devices(Some("GPU")).is_empty() {
+        println!(
+            "no GPU listed (build with --features cuda on a machine with a CUDA driver): ops fall back to the CPU"
+        );
+    }
+    with_device(device, || {
+        train(&args, epochs, (&x_train, &y_train), (&x_test, &y_test))
+    })
+}
+
+/// Builds, trains, evaluates and saves the model (on the scope's device).
+fn train(
+    args: &Args,
+    epochs: usize,
+    (x_train, y_train): (&Tensor, &Tensor),
+    (x_test, y_test): (&Tensor, &Tensor),
+) -> Result<()> {
     ops::set_random_seed(42);
     let mut model = build_model(args.cnn)?;
     model.compile(
@@ -151,8 +180,8 @@ fn main() -> Result<()> {
     )?;
     let start = std::time::Instant::now();
     model.fit(
-        &x_train,
-        &y_train,
+        x_train,
+        y_train,
         FitOptions::new().epochs(epochs).batch_size(args.batch_size),
     )?;
     let secs = start.elapsed().as_secs_f64();
@@ -161,7 +190,7 @@ fn main() -> Result<()> {
         (epochs * TRAIN_ROWS) as f64 / secs
     );
     model.summary()?;
-    let logs = model.evaluate(&x_test, &y_test, 128)?;
+    let logs = model.evaluate(x_test, y_test, 128)?;
     let acc = logs
         .get("accuracy")
         .context("no accuracy in the evaluation logs")?;
