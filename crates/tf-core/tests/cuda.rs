@@ -396,6 +396,25 @@ fn nn_kernels_match_cpu() {
             &Attrs::new().with("data_format", "NCHW"),
         );
     }
+    // The remapper's fused ops.
+    for act in ["", "Relu", "Relu6"] {
+        let a = input(45, DType::F32, &[6, 7], false);
+        let w = input(46, DType::F32, &[7, 5], false);
+        let b = input(47, DType::F32, &[5], false);
+        check(
+            &ops::FUSED_MATMUL,
+            &[a, w, b],
+            &Attrs::new().with("activation", act),
+        );
+        let x = input(48, DType::F32, &[2, 6, 6, 3], false);
+        let f = input(49, DType::F32, &[3, 3, 3, 4], false);
+        let b = input(50, DType::F32, &[4], false);
+        let attrs = Attrs::new()
+            .with("strides", vec![1i64, 1, 1, 1])
+            .with("padding", "SAME")
+            .with("activation", act);
+        check(&ops::FUSED_CONV2D, &[x, f, b], &attrs);
+    }
     // Softmax over a non-last axis falls back to the CPU but still answers on the GPU.
     check(
         &ops::SOFTMAX,
@@ -626,6 +645,7 @@ fn cuda_kernels_match_cpu() {
     array_kernels_match_cpu();
     random_kernels_have_the_right_distributions();
     conv_kernels_match_cpu();
+    variables_follow_the_device_scope();
     let checked = CHECKED.lock().unwrap().clone();
     let unchecked: Vec<&str> = cuda::cuda_kernels()
         .into_iter()
@@ -636,4 +656,17 @@ fn cuda_kernels_match_cpu() {
         unchecked.is_empty(),
         "CUDA kernels without a CPU comparison: {unchecked:?}"
     );
+}
+
+/// Variables made in a GPU scope live on the GPU; assign_sub keeps them there.
+fn variables_follow_the_device_scope() {
+    let v = with_device(Device::Cuda(0), || {
+        tf_core::Variable::new(Tensor::from_vec(vec![1.0f32, 2.0], [2]).unwrap())
+    })
+    .unwrap();
+    assert_eq!(v.read().unwrap().device(), Device::Cuda(0));
+    v.assign_sub(&Tensor::from_vec(vec![0.5f32, 0.5], [2]).unwrap())
+        .unwrap();
+    assert_eq!(v.read().unwrap().device(), Device::Cuda(0));
+    assert_eq!(v.read().unwrap().to_vec::<f32>().unwrap(), vec![0.5, 1.5]);
 }

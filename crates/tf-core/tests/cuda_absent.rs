@@ -58,6 +58,10 @@ fn cuda_device_absent_falls_back_to_cpu() {
     let m = with_device(Device::Cuda(0), || ops::matmul(&x, &x)).unwrap();
     assert_eq!(m.to_vec::<f32>().unwrap(), vec![-5.0, 6.0, -9.0, 10.0]);
 
+    // A variable made in the GPU scope stays on the CPU (soft placement).
+    let v = with_device(Device::Cuda(0), || tf_core::Variable::new(x.clone())).unwrap();
+    assert_eq!(v.read().unwrap().device(), Device::Cpu);
+
     let log = String::from_utf8_lossy(&buf.lock().unwrap()).into_owned();
     assert!(log.contains("falling back to CPU"), "{log}");
     assert!(log.contains("AddV2"), "{log}");

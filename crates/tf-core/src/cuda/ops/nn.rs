@@ -117,6 +117,50 @@ fn bias_add(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
     Ok(vec![out.into_tensor(shape)?])
 }
 
+/// `_FusedMatMul` / `_FusedConv2D` (made by tf-graph's remapper): the base op, BiasAdd
+/// and the activation as three GPU kernels.
+fn fused(ctx: &KernelContext<'_>, base: &'static crate::op::OpDef) -> Result<Vec<Tensor>> {
+    use crate::op::{Attrs, OpCall, execute_eager};
+    let op = ctx.name();
+    if ctx.inputs.len() != 3 {
+        return on_cpu(ctx);
+    }
+    let mut attrs = Attrs::new();
+    for (k, v) in ctx.attrs.iter() {
+        if k != "activation" {
+            attrs.set(k.to_string(), v.clone());
+        }
+    }
+    let first = |v: Vec<Tensor>| {
+        v.into_iter()
+            .next()
+            .ok_or_else(|| crate::error::Error::precondition(op, "no output"))
+    };
+    let y = first(execute_eager(&OpCall::new(base, &ctx.inputs[..2], &attrs))?)?;
+    let y = first(execute_eager(&OpCall::new(
+        &ops::BIAS_ADD,
+        &[y, ctx.input(2).clone()],
+        &Attrs::new(),
+    ))?)?;
+    let act: Option<&'static crate::op::OpDef> = match ctx.attrs.str("activation").unwrap_or("") {
+        "Relu" => Some(&ops::RELU),
+        "Relu6" => Some(&ops::RELU6),
+        _ => None,
+    };
+    Ok(vec![match act {
+        Some(a) => first(execute_eager(&OpCall::new(a, &[y], &Attrs::new()))?)?,
+        None => y,
+    }])
+}
+
+fn fused_matmul(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
+    fused(ctx, &ops::MATMUL)
+}
+
+fn fused_conv2d(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
+    fused(ctx, &ops::CONV2D)
+}
+
 /// Every kernel name used above, with the dtypes of the suffix.
 pub(super) fn kernel_names() -> Vec<(String, crate::dtype::DTypeSet)> {
     vec![
@@ -132,4 +176,6 @@ pub(super) static KERNELS: &[Reg] = &[
     (&ops::SOFTMAX_CROSS_ENTROPY_WITH_LOGITS, FLOAT, xent),
     (&ops::SPARSE_SOFTMAX_CROSS_ENTROPY_WITH_LOGITS, FLOAT, xent),
     (&ops::BIAS_ADD, NUM, bias_add),
+    (&ops::FUSED_MATMUL, FLOAT, fused_matmul),
+    (&ops::FUSED_CONV2D, FLOAT, fused_conv2d),
 ];
