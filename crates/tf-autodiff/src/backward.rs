@@ -203,6 +203,13 @@ pub(crate) fn backward(
             if out_grads.iter().all(Option::is_none) {
                 continue;
             }
+            let skip: Vec<usize> = node
+                .inputs
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| !(t.dtype().is_float() && dep.contains(&t.id())))
+                .map(|(i, _)| i)
+                .collect();
             let (name, in_grads) = match &node.kind {
                 NodeKind::Op(def) => match gradient_of(def) {
                     Differentiability::Gradient(f) => (
@@ -213,6 +220,7 @@ pub(crate) fn backward(
                             outputs: &node.outputs,
                             attrs: &node.attrs,
                             grads: &out_grads,
+                            skip_input_indices: &skip,
                         })?,
                     ),
                     Differentiability::NotDifferentiable => continue,

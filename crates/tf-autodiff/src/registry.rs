@@ -26,6 +26,11 @@ pub struct GradContext<'a> {
     pub attrs: &'a Attrs,
     /// Gradient of the target with respect to each output (`None`: output unconnected).
     pub grads: &'a [Option<Tensor>],
+    /// Inputs whose gradient nobody needs (they depend on no source), as TensorFlow's
+    /// `skip_input_indices`: a gradient function may return `None` for them instead of
+    /// computing a gradient that would be thrown away (the first layer's input
+    /// gradient of a MatMul or a convolution, say). Empty: compute every gradient.
+    pub skip_input_indices: &'a [usize],
 }
 
 impl GradContext<'_> {
@@ -37,6 +42,12 @@ impl GradContext<'_> {
     /// Output `i`.
     pub fn output(&self, i: usize) -> &Tensor {
         &self.outputs[i]
+    }
+
+    /// Whether the gradient of input `i` is needed (see
+    /// [`skip_input_indices`](Self::skip_input_indices)).
+    pub fn needs_grad(&self, i: usize) -> bool {
+        !self.skip_input_indices.contains(&i)
     }
 
     /// The gradient of output `i`, zeros when that output is unconnected.

@@ -288,6 +288,7 @@ fn unknown_shapes_needed_by_a_gradient_are_clear_errors() {
         outputs: std::slice::from_ref(&out),
         attrs: &attrs,
         grads: &grads,
+        skip_input_indices: &[],
     };
     let tf_autodiff::Differentiability::Gradient(f) = gradient_of(&ops::GATHER_ND) else {
         panic!("GatherNd has no gradient");

@@ -289,6 +289,7 @@ fn unknown_shapes_are_an_error_naming_the_op() {
         outputs: std::slice::from_ref(&y),
         attrs: &attrs,
         grads: &[Some(y.clone())],
+        skip_input_indices: &[],
     })
     .err()
     .unwrap()

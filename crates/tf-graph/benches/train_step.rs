@@ -102,6 +102,9 @@ fn main() -> Result<()> {
         let f = function(move |a| Ok(vec![t2.step(&a[0], &a[1], &a[2])?]));
         f.call(&[x.clone(), y.clone(), lr.clone()])?;
         let args = [x.clone(), y.clone(), lr.clone()];
+        tf_graph::set_inter_op_parallelism_threads(1);
+        let t_in_order = measure(|| f.call(&args));
+        tf_graph::set_inter_op_parallelism_threads(0);
         let t_traced = measure(|| f.call(&args));
 
         let sps = |s: f64| batch as f64 / s;
@@ -111,6 +114,13 @@ fn main() -> Result<()> {
             "samples/s",
         )
         .compare("same step eager", sps(t_eager.median_s))
+        .report();
+        Figure::new(
+            format!("MLP train step b{batch}, traced, inter-op parallel"),
+            sps(t_traced.median_s),
+            "samples/s",
+        )
+        .compare("nodes in order", sps(t_in_order.median_s))
         .report();
         Figure::new(
             format!("MLP train step b{batch}: traced / eager speed"),

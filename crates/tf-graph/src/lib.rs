@@ -30,7 +30,8 @@
 //! - `trace` (internal): the tracing executor pushed on tf-core's context stack.
 //! - `function`: [`function`], [`Function`], [`ConcreteFunction`], [`init_scope`].
 //! - `control_flow`: [`cond`] and [`while_loop`].
-//! - `exec`: running graphs ([`Graph::run`]), per-node [`Profile`]s.
+//! - `exec`: running graphs ([`Graph::run`]) in order or with independent nodes in
+//!   parallel ([`set_inter_op_parallelism_threads`]), per-node [`Profile`]s.
 //! - [`passes`]: [`Pipeline`] and the optimization passes, one module each.
 //! - `fused`: the block-wise evaluator of fused elementwise chains.
 //! - [`saved_model`]: [`saved_model::save`], [`saved_model::load`], [`Signature`].
@@ -47,7 +48,7 @@ pub mod saved_model;
 mod trace;
 
 pub use control_flow::{cond, while_loop};
-pub use exec::Profile;
+pub use exec::{Profile, inter_op_parallelism_threads, set_inter_op_parallelism_threads};
 pub use function::{ConcreteFunction, Function, function, init_scope, trace_graph};
 pub use graph::{CondNode, Graph, Node, NodeId, NodeKind, Output, WhileNode};
 pub use passes::Pipeline;

@@ -112,19 +112,28 @@ fn forward_grad(c: &GradContext<'_>, fam: &Family) -> Grads {
         return Ok(vec![None, None]);
     }
     let (x, f, g) = (c.input(0), c.input(1), c.grad(0)?);
-    let dx = conv_op(
-        c,
-        fam.input,
-        [f, &g],
-        Some(("input_sizes", shape_attr(c, x, "input")?)),
-    )?;
-    let df = conv_op(
-        c,
-        fam.filter,
-        [x, &g],
-        Some(("filter_sizes", shape_attr(c, f, "filter")?)),
-    )?;
-    Ok(vec![Some(dx), Some(df)])
+    // The first layer's input gradient is usually not needed: skip that convolution.
+    let dx = if c.needs_grad(0) {
+        Some(conv_op(
+            c,
+            fam.input,
+            [f, &g],
+            Some(("input_sizes", shape_attr(c, x, "input")?)),
+        )?)
+    } else {
+        None
+    };
+    let df = if c.needs_grad(1) {
+        Some(conv_op(
+            c,
+            fam.filter,
+            [x, &g],
+            Some(("filter_sizes", shape_attr(c, f, "filter")?)),
+        )?)
+    } else {
+        None
+    };
+    Ok(vec![dx, df])
 }
 
 /// `input(f, dy)` (output shaped like the forward input): `df = filter(g, dy)`,

@@ -13,20 +13,27 @@ fn flag(c: &GradContext<'_>, name: &str) -> bool {
 
 /// The two gradients of `op(a) × op(b)` (`op` transposes when its flag is set), as
 /// products of the incoming gradient with the other operand, built by `mm(x, y, tx, ty)`.
+/// A gradient whose input is skipped (`need` false) is not computed.
 fn product_grads(
     g: &Tensor,
-    a: &Tensor,
-    b: &Tensor,
-    ta: bool,
-    tb: bool,
+    (a, b): (&Tensor, &Tensor),
+    (ta, tb): (bool, bool),
+    need: [bool; 2],
     mm: impl Fn(&Tensor, &Tensor, bool, bool) -> Result<Tensor>,
-) -> Result<(Tensor, Tensor)> {
-    Ok(match (ta, tb) {
-        (false, false) => (mm(g, b, false, true)?, mm(a, g, true, false)?),
-        (false, true) => (mm(g, b, false, false)?, mm(g, a, true, false)?),
-        (true, false) => (mm(b, g, false, true)?, mm(a, g, false, false)?),
-        (true, true) => (mm(b, g, true, true)?, mm(g, a, true, true)?),
-    })
+) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    let ga = || match (ta, tb) {
+        (false, false) => mm(g, b, false, true),
+        (false, true) => mm(g, b, false, false),
+        (true, false) => mm(b, g, false, true),
+        (true, true) => mm(b, g, true, true),
+    };
+    let gb = || match (ta, tb) {
+        (false, false) => mm(a, g, true, false),
+        (false, true) => mm(g, a, true, false),
+        (true, false) => mm(a, g, false, false),
+        (true, true) => mm(g, a, true, true),
+    };
+    Ok((need[0].then(ga).transpose()?, need[1].then(gb).transpose()?))
 }
 
 fn matmul(c: &GradContext<'_>) -> Grads {
@@ -36,13 +43,12 @@ fn matmul(c: &GradContext<'_>) -> Grads {
     }
     let (ga, gb) = product_grads(
         &c.grad(0)?,
-        a,
-        b,
-        flag(c, "transpose_a"),
-        flag(c, "transpose_b"),
+        (a, b),
+        (flag(c, "transpose_a"), flag(c, "transpose_b")),
+        [c.needs_grad(0), c.needs_grad(1)],
         ops::matmul_transposed,
     )?;
-    Ok(vec![Some(ga), Some(gb)])
+    Ok(vec![ga, gb])
 }
 
 fn batch_matmul(c: &GradContext<'_>) -> Grads {
@@ -52,14 +58,16 @@ fn batch_matmul(c: &GradContext<'_>) -> Grads {
     }
     let (gx, gy) = product_grads(
         &c.grad(0)?,
-        x,
-        y,
-        flag(c, "adj_x"),
-        flag(c, "adj_y"),
+        (x, y),
+        (flag(c, "adj_x"), flag(c, "adj_y")),
+        [c.needs_grad(0), c.needs_grad(1)],
         ops::batch_matmul,
     )?;
     // Broadcast batch dimensions are summed back (the matrix dimensions already match).
-    Ok(vec![Some(unbroadcast(&gx, x)?), Some(unbroadcast(&gy, y)?)])
+    Ok(vec![
+        gx.map(|g| unbroadcast(&g, x)).transpose()?,
+        gy.map(|g| unbroadcast(&g, y)).transpose()?,
+    ])
 }
 
 fn data_format<'a>(c: &'a GradContext<'a>) -> &'a str {

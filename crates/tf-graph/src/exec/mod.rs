@@ -1,14 +1,22 @@
-//! Running a graph: nodes in order, each value freed right after its last use (so the
-//! buffer pool hands it to the next node of the same size), optional per-node timing.
+//! Running a graph: each value freed right after its last use (so the buffer pool hands
+//! it to the next node of the same size), optional per-node timing.
 //!
 //! Ops go through tf-core's [`dispatch`]: with nothing on the context stack that is the
 //! eager kernel path; under an outer tape the ops are recorded (so gradients flow through
 //! a function call), and under an outer tracer they are traced (the graph is inlined).
-//! Kernels parallelize internally with rayon (intra-op); nodes run one after another on
-//! the calling thread, which keeps 2 cores busy without oversubscribing them and keeps
-//! random ops and variable accesses in program order.
+//!
+//! Kernels parallelize internally with rayon (intra-op). Nodes run one after another on
+//! the calling thread, unless the graph has independent heavy branches and nothing is on
+//! the context stack: then [`parallel`] runs ready nodes concurrently as tasks of the
+//! same rayon pool (inter-op), so both levels share the pool's threads and 2 cores are
+//! never oversubscribed. Stateful nodes (random ops, variable reads and assignments,
+//! control flow) keep their program order in both modes.
 
-use crate::graph::{Graph, NodeKind, Output};
+mod parallel;
+
+pub use parallel::{inter_op_parallelism_threads, set_inter_op_parallelism_threads};
+
+use crate::graph::{Graph, Node, NodeKind, Output};
 use std::fmt;
 use std::time::{Duration, Instant};
 use tf_core::op::{OpCall, dispatch};
@@ -91,6 +99,9 @@ pub(crate) fn check_args(graph: &Graph, args: &[Tensor], what: &str) -> Result<(
 pub(crate) struct Plan {
     offsets: Vec<usize>,
     uses: Vec<u32>,
+    /// Dependencies for the inter-op parallel executor: `None` when the graph has no
+    /// independent heavy nodes to overlap (it then always runs in order).
+    schedule: Option<parallel::Schedule>,
 }
 
 impl Plan {
@@ -114,7 +125,12 @@ impl Plan {
                 *u += 1;
             }
         }
-        Plan { offsets, uses }
+        let schedule = parallel::Schedule::new(graph);
+        Plan {
+            offsets,
+            uses,
+            schedule,
+        }
     }
 }
 
@@ -139,8 +155,90 @@ impl Graph {
     }
 }
 
-/// Runs `graph` (whose arguments were checked) with its precomputed `plan`.
+/// The error of a node whose input has no value (a malformed graph).
+fn missing_input(node: &Node) -> Error {
+    Error::precondition(
+        node.kind.type_name(),
+        format!("graph node '{}': an input has no value", node.name),
+    )
+}
+
+/// Runs one node on its gathered inputs and checks its output count.
+fn exec_node(
+    graph: &Graph,
+    node: &Node,
+    args: &[Tensor],
+    inputs: &[Tensor],
+) -> Result<Vec<Tensor>> {
+    let outs: Vec<Tensor> = match &node.kind {
+        NodeKind::Placeholder { index } => vec![
+            args.get(*index)
+                .cloned()
+                .ok_or_else(|| Error::invalid("Graph::run", "missing argument"))?,
+        ],
+        NodeKind::Const(t) => vec![t.clone()],
+        NodeKind::Op(def) => dispatch(&OpCall::new(def, inputs, &node.attrs))?,
+        NodeKind::ReadVariable { var } => vec![graph.variables[*var].read()?],
+        NodeKind::AssignVariable { var, kind } => {
+            let value = inputs.first().ok_or_else(|| missing_input(node))?;
+            graph.variables[*var].assign_with(*kind, value)?;
+            Vec::new()
+        }
+        NodeKind::FusedElementwise(p) => vec![p.run(inputs)?],
+        NodeKind::Cond(c) => crate::control_flow::run_cond(c, inputs)?,
+        NodeKind::While(w) => crate::control_flow::run_while(w, inputs)?,
+    };
+    if outs.len() != node.outputs.len() {
+        return Err(Error::precondition(
+            node.kind.type_name(),
+            format!(
+                "graph node '{}' produced {} outputs, its spec says {}",
+                node.name,
+                outs.len(),
+                node.outputs.len()
+            ),
+        ));
+    }
+    Ok(outs)
+}
+
+/// Runs `graph` (whose arguments were checked) with its precomputed `plan`: in
+/// parallel when the plan has a schedule, nothing is on the context stack (eager kernels,
+/// no tape or tracer to keep on this thread), no profile is asked for and inter-op
+/// parallelism is not switched off; in order otherwise.
 pub(crate) fn run(
+    graph: &Graph,
+    plan: &Plan,
+    args: &[Tensor],
+    profile: Option<&mut Profile>,
+) -> Result<Vec<Tensor>> {
+    if let Some(schedule) = &plan.schedule
+        && profile.is_none()
+        && !tf_core::context::is_active()
+        && parallel::enabled()
+    {
+        return parallel::run(graph, plan, schedule, args);
+    }
+    run_in_order(graph, plan, args, profile)
+}
+
+/// Takes input slot `slot` when this is its last use, clones it otherwise.
+fn take_or_clone(
+    values: &mut [Option<Tensor>],
+    remaining: &mut [u32],
+    slot: usize,
+) -> Option<Tensor> {
+    let left = &mut remaining[slot];
+    *left = left.saturating_sub(1);
+    if *left == 0 {
+        values[slot].take()
+    } else {
+        values[slot].clone()
+    }
+}
+
+/// Runs the nodes one after another on the calling thread.
+fn run_in_order(
     graph: &Graph,
     plan: &Plan,
     args: &[Tensor],
@@ -150,55 +248,14 @@ pub(crate) fn run(
     let mut remaining = plan.uses.clone();
     let mut values: Vec<Option<Tensor>> = vec![None; remaining.len()];
     let mut inputs: Vec<Tensor> = Vec::with_capacity(8);
-    let missing = |node: &crate::graph::Node| {
-        Error::precondition(
-            node.kind.type_name(),
-            format!("graph node '{}': an input has no value", node.name),
-        )
-    };
     for (id, node) in graph.nodes.iter().enumerate() {
         let t0 = profile.as_ref().map(|_| Instant::now());
         inputs.clear();
         for &Output { node: src, index } in &node.inputs {
-            let slot = plan.offsets[src] + index;
-            let left = &mut remaining[slot];
-            *left = left.saturating_sub(1);
-            let v = if *left == 0 {
-                values[slot].take()
-            } else {
-                values[slot].clone()
-            };
-            inputs.push(v.ok_or_else(|| missing(node))?);
+            let v = take_or_clone(&mut values, &mut remaining, plan.offsets[src] + index);
+            inputs.push(v.ok_or_else(|| missing_input(node))?);
         }
-        let outs: Vec<Tensor> = match &node.kind {
-            NodeKind::Placeholder { index } => vec![
-                args.get(*index)
-                    .cloned()
-                    .ok_or_else(|| Error::invalid("Graph::run", "missing argument"))?,
-            ],
-            NodeKind::Const(t) => vec![t.clone()],
-            NodeKind::Op(def) => dispatch(&OpCall::new(def, &inputs, &node.attrs))?,
-            NodeKind::ReadVariable { var } => vec![graph.variables[*var].read()?],
-            NodeKind::AssignVariable { var, kind } => {
-                let value = inputs.first().ok_or_else(|| missing(node))?;
-                graph.variables[*var].assign_with(*kind, value)?;
-                Vec::new()
-            }
-            NodeKind::FusedElementwise(p) => vec![p.run(&inputs)?],
-            NodeKind::Cond(c) => crate::control_flow::run_cond(c, &inputs)?,
-            NodeKind::While(w) => crate::control_flow::run_while(w, &inputs)?,
-        };
-        if outs.len() != node.outputs.len() {
-            return Err(Error::precondition(
-                node.kind.type_name(),
-                format!(
-                    "graph node '{}' produced {} outputs, its spec says {}",
-                    node.name,
-                    outs.len(),
-                    node.outputs.len()
-                ),
-            ));
-        }
+        let outs = exec_node(graph, node, args, &inputs)?;
         let base = plan.offsets[id];
         for (k, o) in outs.into_iter().enumerate() {
             if remaining[base + k] > 0 {
@@ -213,14 +270,7 @@ pub(crate) fn run(
     inputs.clear();
     let mut results = Vec::with_capacity(graph.results.len());
     for r in &graph.results {
-        let slot = plan.offsets[r.node] + r.index;
-        let left = &mut remaining[slot];
-        *left = left.saturating_sub(1);
-        let v = if *left == 0 {
-            values[slot].take()
-        } else {
-            values[slot].clone()
-        };
+        let v = take_or_clone(&mut values, &mut remaining, plan.offsets[r.node] + r.index);
         results.push(v.ok_or_else(|| Error::precondition("Graph::run", "a result has no value"))?);
     }
     if let Some(p) = profile {
