@@ -90,6 +90,18 @@ fn ci() -> Result<()> {
         ]),
     )?;
     run(
+        "test (cuda feature, gradients)",
+        cargo().args([
+            "test",
+            "-p",
+            "tf-keras",
+            "--features",
+            "cuda",
+            "--test",
+            "cuda_gradients",
+        ]),
+    )?;
+    run(
         "doc",
         cargo()
             .args(["doc", "--workspace", "--no-deps"])
