@@ -1,7 +1,8 @@
 //! Project chores, run as `cargo xtask <task>`:
 //!
 //! - `ci`: what CI runs: `cargo fmt --check`, clippy with warnings denied, the
-//!   workspace's tests, and the docs with warnings denied.
+//!   workspace's tests, the `cuda` feature's clippy and tests (no GPU needed), and the
+//!   docs with warnings denied.
 //! - `bench [--json FILE] [FILTER]`: builds and runs every bench binary in release mode,
 //!   collects their `BENCH {json}` lines and prints a table of each figure next to what
 //!   it is compared with; `--json` also writes one JSON object per line to FILE.
@@ -55,6 +56,51 @@ fn ci() -> Result<()> {
         ]),
     )?;
     run("test", cargo().args(["test", "--workspace"]))?;
+    // The `cuda` feature must build and pass without CUDA (GPU tests say they skipped).
+    run(
+        "clippy (cuda feature)",
+        cargo().args([
+            "clippy",
+            "-p",
+            "tf-core",
+            "-p",
+            "tf-keras",
+            "--features",
+            "cuda",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    run(
+        "test (cuda feature)",
+        cargo().args([
+            "test",
+            "-p",
+            "tf-core",
+            "--features",
+            "cuda",
+            "--test",
+            "cuda",
+            "--test",
+            "cuda_absent",
+            "--test",
+            "placement",
+        ]),
+    )?;
+    run(
+        "test (cuda feature, gradients)",
+        cargo().args([
+            "test",
+            "-p",
+            "tf-keras",
+            "--features",
+            "cuda",
+            "--test",
+            "cuda_gradients",
+        ]),
+    )?;
     run(
         "doc",
         cargo()

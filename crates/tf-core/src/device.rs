@@ -126,6 +126,7 @@ pub fn device_backend(kind: DeviceKind) -> Option<Arc<dyn DeviceBackend>> {
 /// The backend for `device`, or an error naming the device when none is registered or
 /// the ordinal does not exist.
 pub(crate) fn backend_for(op: &'static str, device: Device) -> Result<Arc<dyn DeviceBackend>> {
+    ensure_backend(device.kind());
     let backend = device_backend(device.kind()).ok_or_else(|| {
         Error::precondition(
             op,
@@ -145,9 +146,22 @@ pub(crate) fn backend_for(op: &'static str, device: Device) -> Result<Arc<dyn De
     Ok(backend)
 }
 
+/// Registers the built-in backend of `kind` on first use (the CUDA one with the `cuda`
+/// feature, when a GPU answers). A no-op for the CPU and without the feature.
+#[inline]
+pub(crate) fn ensure_backend(kind: DeviceKind) {
+    #[cfg(feature = "cuda")]
+    if kind == DeviceKind::Cuda {
+        crate::cuda::ensure_initialized();
+    }
+    #[cfg(not(feature = "cuda"))]
+    let _ = kind;
+}
+
 /// The devices present, like `tf.config.list_physical_devices(device_type)`.
 /// `device_type` is `"CPU"` or `"GPU"` (case-insensitive); `None` lists all.
 pub fn list_physical_devices(device_type: Option<&str>) -> Vec<PhysicalDevice> {
+    ensure_backend(DeviceKind::Cuda);
     let mut out = vec![PhysicalDevice {
         name: "/physical_device:CPU:0".to_string(),
         device_type: "CPU".to_string(),

@@ -25,10 +25,14 @@
 //! - [`device`]: devices, scopes, backends, placement logging.
 //! - [`variable`]: the [`Variable`] resource.
 //! - [`kernels`]: shared CPU kernel infrastructure for custom ops.
+//! - `cuda` (cargo feature `cuda`): the CUDA device: discovery, device memory, cuBLAS and
+//!   NVRTC kernels.
 
 #![warn(missing_docs)]
 
 pub mod context;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod device;
 pub mod dtype;
 pub mod error;

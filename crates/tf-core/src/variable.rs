@@ -92,15 +92,24 @@ impl VariableBuilder {
                 "the initial value must be a concrete tensor, not a symbolic one",
             ));
         }
+        // Like TensorFlow, a variable made inside `with_device(Device::Cuda(n), ..)` lives
+        // on that device; when the device is absent it stays where its initial value is
+        // (soft placement). A CPU scope leaves the value where it is.
+        let initial = match crate::device::current_device() {
+            Some(d) if d != crate::Device::Cpu && d != self.initial.device() => {
+                self.initial.to(d).unwrap_or(self.initial)
+            }
+            _ => self.initial,
+        };
         let name = unique_name(self.name.as_deref().unwrap_or("Variable"));
         static NEXT: AtomicU64 = AtomicU64::new(1);
         let var = Variable(Arc::new(Inner {
             id: NEXT.fetch_add(1, Ordering::Relaxed),
             name,
             trainable: self.trainable,
-            dtype: self.initial.dtype(),
-            shape: self.initial.shape().clone(),
-            value: RwLock::new(self.initial),
+            dtype: initial.dtype(),
+            shape: initial.shape().clone(),
+            value: RwLock::new(initial),
         }));
         if context::is_active()
             && let Some(exec) = context::handlers().executor

@@ -164,6 +164,9 @@ fn place(
                 .find(|d| *d != Device::Cpu)
         })
         .unwrap_or(Device::Cpu);
+    if requested.kind() != DeviceKind::Cpu {
+        crate::device::ensure_backend(requested.kind());
+    }
     if let Some(k) = op.kernel_for(requested.kind(), dtype) {
         if log_device_placement() {
             tracing::info!(target: "tf_core::placement", op = op.name, device = %requested, "executing op");

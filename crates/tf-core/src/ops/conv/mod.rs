@@ -24,7 +24,7 @@ mod backprop_shapes;
 mod conv2d;
 mod depthwise;
 mod depthwise_grad;
-mod geometry;
+pub(crate) mod geometry;
 mod grad_fns;
 mod options;
 mod pool;

@@ -1,0 +1,38 @@
+//! The CUDA device (cargo feature `cuda`): device discovery, device memory, host↔device
+//! copies, and CUDA kernels for the ops a Keras MLP/CNN training step uses (cuBLAS
+//! matmul, NVRTC-compiled elementwise/reduction/softmax/gather/concat kernels, cuRAND
+//! random ops).
+//!
+//! Everything is loaded at run time through `cudarc`'s dynamic loading: a build with
+//! the feature needs no CUDA toolkit, and on a machine without a driver the GPU is simply
+//! not listed (ops scoped to it fall back to the CPU). The backend registers itself the
+//! first time a CUDA device is asked for (`list_physical_devices`, `Tensor::to`, an op
+//! placed on `Device::Cuda(n)`); [`init`] does it eagerly.
+//!
+//! Ops without a CUDA kernel run on the CPU through soft placement (their inputs are
+//! copied back), which `tf_core::placement` tracing reports.
+
+mod buffer;
+mod layout;
+mod nvrtc;
+mod ops;
+mod runtime;
+
+pub use buffer::CudaBuffer;
+pub use nvrtc::{KERNEL_SOURCE, compile_kernel_source, nvrtc_available, nvrtc_version};
+pub use ops::{cuda_kernels, kernel_names};
+pub use runtime::{device_count, init, is_available, set_tf32_allowed, synchronize, tf32_allowed};
+
+pub(crate) use runtime::ensure_initialized;
+
+/// Seconds per `n×n×n` matrix product of `dtype` (float32/float64/float16/bfloat16) on
+/// GPU `ordinal`, calling cuBLAS directly on preallocated buffers, averaged over
+/// `iters` runs: the raw-cuBLAS reference of the matmul benchmark.
+pub fn cublas_gemm_seconds(
+    ordinal: usize,
+    dtype: crate::DType,
+    n: usize,
+    iters: usize,
+) -> crate::Result<f64> {
+    ops::matmul::raw_gemm_seconds(ordinal, dtype, n, iters)
+}
