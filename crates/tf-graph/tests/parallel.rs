@@ -104,3 +104,31 @@ fn a_failing_node_reports_its_error_and_the_function_still_works() {
     let out = f.call(&[x.clone(), good]).unwrap();
     assert_eq!(out[1].dims(), &[2, 64]);
 }
+
+/// One value read by many concurrent consumers: every consumer but the last clones it,
+/// the last takes it; none may find it gone (a race the executor must not have).
+#[test]
+fn a_value_shared_by_many_concurrent_consumers_reaches_all_of_them() {
+    let f = function(|a| {
+        let shared = ops::tanh(&a[0])?;
+        let mut outs = Vec::new();
+        for k in 0..8 {
+            let s = ops::mul(&shared, &Tensor::from_scalar(k as f32))?;
+            outs.push(ops::exp(&s)?);
+        }
+        Ok(outs)
+    });
+    let x = random(5, &[128, 64]);
+    set_inter_op_parallelism_threads(0);
+    let first = f.call(std::slice::from_ref(&x)).unwrap();
+    for _ in 0..200 {
+        let again = f.call(std::slice::from_ref(&x)).unwrap();
+        assert_eq!(again.len(), first.len());
+    }
+    for (k, t) in first.iter().enumerate() {
+        let want =
+            ops::exp(&ops::mul(&ops::tanh(&x).unwrap(), &Tensor::from_scalar(k as f32)).unwrap())
+                .unwrap();
+        assert_eq!(t.to_vec::<f32>().unwrap(), want.to_vec::<f32>().unwrap());
+    }
+}

@@ -152,12 +152,14 @@ struct Run<'a> {
 impl Run<'_> {
     /// Takes slot `slot` on its last use, clones it otherwise.
     fn take(&self, slot: usize) -> Option<Tensor> {
-        let left = self.remaining.get(slot)?.fetch_sub(1, Ordering::AcqRel);
+        // Count the use while holding the slot's lock: a consumer that decides to
+        // clone must clone before the last consumer takes the value.
         let mut value = self
             .values
             .get(slot)?
             .lock()
             .unwrap_or_else(|e| e.into_inner());
+        let left = self.remaining.get(slot)?.fetch_sub(1, Ordering::AcqRel);
         if left <= 1 {
             value.take()
         } else {
