@@ -3,7 +3,7 @@
 //! intermediates of a block stay in cache.
 //!
 //! float32 chains of the common ops run each step as a vectorized slice loop over small
-//! blocks that stay in L1 ([`f32_step`]), with the element functions the registered
+//! blocks that stay in L1 (`f32_step`), with the element functions the registered
 //! kernels use (`Arith`, `kernels::math`), so the results are bit-identical to the
 //! unfused ops. Other chains run each step's registered kernel on a block-sized view:
 //! also exactly what the unfused ops compute, for every dtype those kernels support.
