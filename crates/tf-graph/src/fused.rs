@@ -3,7 +3,7 @@
 //! intermediates of a block stay in cache.
 //!
 //! float32 chains of the common ops run each step as a vectorized slice loop over small
-//! blocks that stay in L1 (`f32_step`), with the element functions the registered
+//! blocks that stay in L1 (`f32_fn`), with the element functions the registered
 //! kernels use (`Arith`, `kernels::math`), so the results are bit-identical to the
 //! unfused ops. Other chains run each step's registered kernel on a block-sized view:
 //! also exactly what the unfused ops compute, for every dtype those kernels support.
@@ -174,8 +174,18 @@ impl ElementwiseProgram {
             .collect::<Result<_>>()?;
         let dtype = self.output.dtype;
         if let Some(steps) = self.f32_steps(&flat) {
+            let inputs = flat
+                .iter()
+                .map(|t| {
+                    let data = t.as_slice::<f32>()?;
+                    Ok(match data {
+                        [scalar] => F32Input::Broadcast(vec![*scalar; F32_BLOCK]),
+                        _ => F32Input::Slice(data),
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
             let data = fill_vec::<f32>(n, |start, chunk| {
-                run_f32_chunk(self, &steps, &flat, start, chunk)
+                run_f32_chunk(&steps, &inputs, start, chunk)
             })?;
             return Tensor::from_host_vec(data, full);
         }
@@ -240,11 +250,18 @@ fn chunk_run<T: tf_core::Element>(
     Ok(())
 }
 
-/// One float32 step as a vectorized slice loop.
+/// The slice loop of one float32 op.
 #[derive(Clone, Copy)]
-enum F32Step {
+enum F32Fn {
     Unary(fn(&[f32], &mut [f32])),
     Binary(fn(&[f32], &[f32], &mut [f32])),
+}
+
+/// A float32 step with its operands checked: inputs of the node or earlier steps.
+#[derive(Clone, Copy)]
+enum F32Step {
+    Unary(fn(&[f32], &mut [f32]), Operand),
+    Binary(fn(&[f32], &[f32], &mut [f32]), Operand, Operand),
 }
 
 macro_rules! unary_slice_fns {
@@ -289,8 +306,8 @@ binary_slice_fns! {
 /// The slice loop of a float32 op: the element function its registered kernel applies
 /// to float32 (so fused and unfused results are identical), for the ops without
 /// attributes that chains are made of. `None`: run the op's kernel instead.
-fn f32_step(op: &str) -> Option<F32Step> {
-    use F32Step::{Binary, Unary};
+fn f32_fn(op: &str) -> Option<F32Fn> {
+    use F32Fn::{Binary, Unary};
     Some(match op {
         "Neg" => Unary(neg_f32),
         "Abs" => Unary(abs_f32),
@@ -336,18 +353,19 @@ impl ElementwiseProgram {
             .iter()
             .enumerate()
             .map(|(k, s)| {
-                let step = f32_step(s.op.name)?;
-                let arity = match step {
-                    F32Step::Unary(_) => 1,
-                    F32Step::Binary(_) => 2,
-                };
                 // Operands must name an input or an earlier step (a loaded program
                 // is untrusted); anything else takes the checked generic path.
-                let valid = s.args.iter().all(|a| match *a {
+                let valid = |a: &Operand| match *a {
                     Operand::Input(i) => i < inputs.len(),
                     Operand::Step(j) => j < k,
-                });
-                (s.args.len() == arity && valid).then_some(step)
+                };
+                match (f32_fn(s.op.name)?, s.args.as_slice()) {
+                    (F32Fn::Unary(f), [a]) if valid(a) => Some(F32Step::Unary(f, *a)),
+                    (F32Fn::Binary(f), [a, b]) if valid(a) && valid(b) => {
+                        Some(F32Step::Binary(f, *a, *b))
+                    }
+                    _ => None,
+                }
             })
             .collect()
     }
@@ -361,55 +379,34 @@ enum F32Input<'a> {
     Broadcast(Vec<f32>),
 }
 
-/// Runs the float32 chain on elements `start..start + chunk.len()`, block by block.
+/// Runs the float32 chain (operands checked by `f32_steps`) on elements
+/// `start..start + chunk.len()`, block by block.
 fn run_f32_chunk(
-    p: &ElementwiseProgram,
     steps: &[F32Step],
-    flat: &[Tensor],
+    inputs: &[F32Input<'_>],
     start: usize,
     chunk: &mut [MaybeUninit<f32>],
 ) {
-    let inputs: Option<Vec<F32Input<'_>>> = flat
-        .iter()
-        .map(|t| {
-            let data = t.as_slice::<f32>().ok()?;
-            if t.num_elements() == 1 {
-                Some(F32Input::Broadcast(vec![*data.first()?; F32_BLOCK]))
-            } else {
-                Some(F32Input::Slice(data))
-            }
-        })
-        .collect();
-    // `f32_steps` checked dtypes and `run` made the inputs contiguous; anything else
-    // would be a bug upstream, answered with NaN rather than a panic.
-    let Some(inputs) = inputs else {
-        chunk.iter_mut().for_each(|c| {
-            c.write(f32::NAN);
-        });
-        return;
-    };
     let mut scratch = vec![0.0f32; steps.len() * F32_BLOCK];
     let mut offset = 0;
     while offset < chunk.len() {
         let len = F32_BLOCK.min(chunk.len() - offset);
         let at = start + offset;
-        for (k, (step, s)) in steps.iter().zip(&p.steps).enumerate() {
+        for (k, step) in steps.iter().enumerate() {
             let (done, rest) = scratch.split_at_mut(k * F32_BLOCK);
             let dst = &mut rest[..len];
-            let arg = |a: &Operand| -> &[f32] {
-                match *a {
-                    Operand::Input(i) => match inputs.get(i) {
-                        Some(F32Input::Slice(d)) => d.get(at..at + len).unwrap_or(&[]),
-                        Some(F32Input::Broadcast(b)) => &b[..len],
-                        None => &[],
+            let arg = |a: Operand| -> &[f32] {
+                match a {
+                    Operand::Input(i) => match &inputs[i] {
+                        F32Input::Slice(d) => &d[at..at + len],
+                        F32Input::Broadcast(b) => &b[..len],
                     },
-                    Operand::Step(j) => done.get(j * F32_BLOCK..j * F32_BLOCK + len).unwrap_or(&[]),
+                    Operand::Step(j) => &done[j * F32_BLOCK..j * F32_BLOCK + len],
                 }
             };
-            match (*step, s.args.as_slice()) {
-                (F32Step::Unary(f), [a]) => f(arg(a), dst),
-                (F32Step::Binary(f), [a, b]) => f(arg(a), arg(b), dst),
-                _ => dst.fill(f32::NAN),
+            match *step {
+                F32Step::Unary(f, a) => f(arg(a), dst),
+                F32Step::Binary(f, a, b) => f(arg(a), arg(b), dst),
             }
         }
         let last = (steps.len() - 1) * F32_BLOCK;
