@@ -128,6 +128,7 @@ fn no_context() -> Error {
 fn kernel(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
     let p = parse(ctx.attrs)?;
     let replica = get_replica_context().ok_or_else(no_context)?;
+    replica.check_collectives(NAME)?;
     let n = replica.num_replicas_in_sync();
     if n != p.group_size {
         return Err(Error::invalid(

@@ -26,6 +26,8 @@ thread_local! {
 pub struct ReplicaContext {
     strategy: Rc<dyn Strategy>,
     share: Cell<f64>,
+    /// The replica's index among its worker's local replicas.
+    local: usize,
 }
 
 /// Leaves the context when dropped (tied to the thread that entered it).
@@ -56,13 +58,34 @@ pub fn get_replica_context() -> Option<Rc<ReplicaContext>> {
 
 impl ReplicaContext {
     /// Makes this thread a replica of `strategy` until the guard drops (nested
-    /// contexts stack). Its share of the global batch starts at `1 / replicas`.
+    /// contexts stack). Its share of the global batch starts at `1 / replicas`. The
+    /// worker's first local replica; see [`enter_local`](Self::enter_local).
     pub fn enter(strategy: Rc<dyn Strategy>) -> ReplicaGuard {
+        ReplicaContext::enter_at(strategy, 0)
+    }
+
+    /// [`enter`](Self::enter) for the worker's local replica `local` (in
+    /// `0..strategy.num_local_replicas()`, else an error): a worker with several local
+    /// replicas (`MirroredStrategy` over several devices) enters one context per
+    /// replica it runs.
+    pub fn enter_local(strategy: Rc<dyn Strategy>, local: usize) -> Result<ReplicaGuard> {
+        let n = strategy.num_local_replicas();
+        if local >= n {
+            return Err(Error::invalid(
+                "ReplicaContext::enter_local",
+                format!("local replica {local} of a worker with {n} local replicas"),
+            ));
+        }
+        Ok(ReplicaContext::enter_at(strategy, local))
+    }
+
+    fn enter_at(strategy: Rc<dyn Strategy>, local: usize) -> ReplicaGuard {
         crate::ops::ensure_registered();
         let n = strategy.num_replicas_in_sync().max(1);
         let ctx = Rc::new(ReplicaContext {
             strategy,
             share: Cell::new(1.0 / n as f64),
+            local,
         });
         let depth = CURRENT.with(|c| {
             let mut c = c.borrow_mut();
@@ -93,9 +116,31 @@ impl ReplicaContext {
     }
 
     /// This replica's index in `0..num_replicas_in_sync()` (TensorFlow's
-    /// `replica_id_in_sync_group`).
+    /// `replica_id_in_sync_group`): `worker_index * num_local_replicas + local`.
     pub fn replica_id_in_sync_group(&self) -> usize {
-        self.strategy.worker_index()
+        self.strategy.worker_index() * self.strategy.num_local_replicas() + self.local
+    }
+
+    /// This replica's index among its worker's local replicas.
+    pub fn local_replica_id(&self) -> usize {
+        self.local
+    }
+
+    /// Errors when cross-replica collectives cannot run in this context: a worker with
+    /// several local replicas runs them one after the other on one thread, so a
+    /// collective that waits for the others would never complete.
+    pub fn check_collectives(&self, op: &'static str) -> Result<()> {
+        let local = self.strategy.num_local_replicas();
+        if local > 1 {
+            return Err(Error::Core(tf_core::Error::unimplemented(
+                op,
+                format!(
+                    "cross-replica collectives (e.g. synchronized BatchNormalization) are not supported with {local} local replicas of {}: its replicas run one after the other on the calling thread. Use one replica per process (MultiWorkerMirroredStrategy, one process per device) or plain BatchNormalization",
+                    self.strategy.name()
+                ),
+            )));
+        }
+        Ok(())
     }
 
     /// This replica's share of the current global batch (its rows / all rows).
@@ -122,12 +167,14 @@ impl ReplicaContext {
     /// graphs and differentiates (the gradient of a sum is the sum of the replicas'
     /// gradients). With one replica, `x` itself. Every replica must make the same
     /// calls in the same order with tensors of the same shape. Errors for dtypes other
-    /// than float32/float64, or when a replica fails or times out.
+    /// than float32/float64, when a replica fails or times out, and with several local
+    /// replicas per worker (see [`check_collectives`](Self::check_collectives)).
     pub fn all_reduce(&self, op: ReduceOp, x: &Tensor) -> Result<Tensor> {
         let n = self.num_replicas_in_sync();
         if n <= 1 {
             return Ok(x.clone());
         }
+        self.check_collectives("ReplicaContext::all_reduce")?;
         let (merge, fin) = match op {
             ReduceOp::Sum => ("Add", "Id"),
             ReduceOp::Mean => ("Add", "Div"),

@@ -1,8 +1,11 @@
 //! Distribution strategies, named as TensorFlow names them.
 //!
 //! - [`MirroredStrategy`]: synchronous training on the devices of one process (one
-//!   replica per device). One device (the CPU, the default) is supported; several
-//!   devices in one process are not yet (run one process per device instead).
+//!   replica per device, e.g. `[Device::Cuda(0), Device::Cuda(1)]` or
+//!   `[Device::Cuda(0), Device::Cpu]`): each global batch is split by rows between the
+//!   replicas, every replica computes its gradients under its device scope, the
+//!   gradients are summed (weighted by each replica's share of the batch) and the one
+//!   update is applied to the model's variables.
 //! - [`MultiWorkerMirroredStrategy`]: one process per worker, on MPI: rank and size
 //!   come from the MPI world (`mpirun -np N ...`), checked against `TF_CONFIG` when it
 //!   is set. A program started without a launcher is a 1-worker world.
@@ -10,6 +13,14 @@
 //! Both implement [`Strategy`], which Keras's `fit` takes (`FitOptions::strategy`):
 //! weights broadcast from rank 0 at the start, gradients all-reduced every step, logs
 //! reduced across workers, checkpoints and progress written by rank 0 only.
+//!
+//! Workers and replicas: a *worker* is a process (a rank of the strategy's
+//! communicator, [`Strategy::num_workers`]); each worker runs
+//! [`Strategy::num_local_replicas`] replicas, one per entry of
+//! [`Strategy::local_devices`] (one replica with no device scope when that is empty, as
+//! for [`MultiWorkerMirroredStrategy`]). Input is split between workers first (dataset
+//! sharding, rows of each global batch), then each worker's rows between its local
+//! replicas. [`Strategy::num_replicas_in_sync`] counts all replicas of all workers.
 
 use crate::cluster::ClusterSpec;
 use crate::collective::{CollectiveGroup, CollectiveOptions};
@@ -27,10 +38,29 @@ pub trait Strategy {
     /// The collectives of this worker.
     fn group(&self) -> &CollectiveGroup;
 
-    /// The number of replicas that train in lockstep (TensorFlow's
-    /// `num_replicas_in_sync`).
+    /// The number of replicas that train in lockstep over all workers (TensorFlow's
+    /// `num_replicas_in_sync`): [`num_workers`](Self::num_workers) times
+    /// [`num_local_replicas`](Self::num_local_replicas).
     fn num_replicas_in_sync(&self) -> usize {
+        self.num_workers() * self.num_local_replicas()
+    }
+
+    /// The number of workers (processes, the communicator's size). Input is sharded
+    /// per worker.
+    fn num_workers(&self) -> usize {
         self.group().communicator().size()
+    }
+
+    /// The devices of this worker's replicas, one replica per entry, each run under
+    /// `tf_core::with_device(device, ..)`. Empty (the default) means one replica per
+    /// worker that runs on the thread's current placement (no device scope).
+    fn local_devices(&self) -> &[Device] {
+        &[]
+    }
+
+    /// The number of replicas this worker runs (`local_devices().len()`, at least 1).
+    fn num_local_replicas(&self) -> usize {
+        self.local_devices().len().max(1)
     }
 
     /// This worker's rank.
@@ -50,18 +80,19 @@ pub trait Strategy {
         self.group().broadcast_u64(local, 0)
     }
 
-    /// This worker's shard of `ds` (see [`shard_dataset`]).
+    /// This worker's shard of `ds` (see [`shard_dataset`]; one shard per worker, its
+    /// batches are then split between the worker's local replicas).
     fn distribute_dataset(
         &self,
         ds: &tf_data::Dataset,
         policy: AutoShardPolicy,
     ) -> Result<tf_data::Dataset> {
-        shard_dataset(ds, policy, self.worker_index(), self.num_replicas_in_sync())
+        shard_dataset(ds, policy, self.worker_index(), self.num_workers())
     }
 
-    /// This worker's files under the FILE policy (see [`shard_files`]).
+    /// This worker's files under the FILE policy (see [`shard_files`]; per worker).
     fn shard_files(&self, files: &[PathBuf]) -> Result<Vec<PathBuf>> {
-        shard_files(files, self.worker_index(), self.num_replicas_in_sync())
+        shard_files(files, self.worker_index(), self.num_workers())
     }
 }
 
@@ -74,37 +105,63 @@ fn fresh_seed() -> u64 {
 }
 
 /// Synchronous training on the devices of one process (TensorFlow's
-/// `tf.distribute.MirroredStrategy`). With one device it is the 1-replica strategy.
+/// `tf.distribute.MirroredStrategy`): one replica per device, the global batch split
+/// by rows between the replicas (the first replicas get one row less when the batch
+/// does not divide), the replicas' gradients summed weighted by their shares of the
+/// batch, and the same update applied once to the model's variables.
+///
+/// Differences from TensorFlow: the variables are not mirrored — the model keeps one
+/// copy where it was built, and a replica on another device reads it through the
+/// dispatcher's input copies; the gradients are summed on the variables' device (no
+/// NCCL all-reduce between the replicas of one process). Replicas run one after the
+/// other on the calling thread (GPU kernel launches are asynchronous, so devices still
+/// overlap); cross-replica collectives inside a step (synchronized
+/// `BatchNormalization`) are therefore refused with several local replicas — use
+/// [`MultiWorkerMirroredStrategy`] with one process per device for those.
 pub struct MirroredStrategy {
     devices: Vec<Device>,
     group: CollectiveGroup,
 }
 
 impl MirroredStrategy {
-    /// The strategy on the default device (the CPU).
+    /// The strategy on the default device (the CPU). Unlike TensorFlow's
+    /// `MirroredStrategy()`, which takes every visible GPU, name GPUs explicitly with
+    /// [`with_devices`](Self::with_devices).
     pub fn new() -> Result<MirroredStrategy> {
         MirroredStrategy::with_devices(&[Device::Cpu])
     }
 
-    /// The strategy on `devices` (duplicates ignored; empty means the CPU). Errors with
-    /// more than one device: several replicas in one process are not supported yet —
-    /// run one process per device with [`MultiWorkerMirroredStrategy`].
+    /// One replica per device of `devices` (`[Device::Cuda(0), Device::Cuda(1)]`,
+    /// `[Device::Cuda(0), Device::Cpu]`); empty means the CPU. Errors when a device is
+    /// listed twice, as TensorFlow's `MirroredStrategy(["/cpu:0", "/cpu:0"])` does
+    /// ("No duplicates allowed in `devices` argument"). Devices are not probed here: a
+    /// missing GPU fails the first step.
     pub fn with_devices(devices: &[Device]) -> Result<MirroredStrategy> {
-        let mut ds: Vec<Device> = Vec::new();
-        for d in devices {
-            if !ds.contains(d) {
-                ds.push(*d);
+        for (i, d) in devices.iter().enumerate() {
+            if devices.get(..i).unwrap_or_default().contains(d) {
+                let names: Vec<String> = devices.iter().map(|d| d.name()).collect();
+                return Err(Error::invalid(
+                    "MirroredStrategy::with_devices",
+                    format!(
+                        "no duplicates allowed in `devices` argument: {} is listed twice in [{}]",
+                        d.name(),
+                        names.join(", ")
+                    ),
+                ));
             }
         }
+        MirroredStrategy::with_replicas(devices)
+    }
+
+    /// One replica per entry of `devices`, duplicates allowed: several replicas on the
+    /// same device (`[Device::Cpu, Device::Cpu]` is two replicas on the CPU). For tests
+    /// and experiments on machines with fewer devices than replicas: the replicas take
+    /// exactly the path they take on distinct devices. TensorFlow has no equivalent
+    /// (it refuses duplicates). Empty means one replica on the CPU.
+    pub fn with_replicas(devices: &[Device]) -> Result<MirroredStrategy> {
+        let mut ds = devices.to_vec();
         if ds.is_empty() {
             ds.push(Device::Cpu);
-        }
-        if ds.len() > 1 {
-            return Err(Error::Config(format!(
-                "MirroredStrategy over {} devices in one process is not supported yet; run one process per device under MultiWorkerMirroredStrategy (mpirun -np {})",
-                ds.len(),
-                ds.len()
-            )));
         }
         Ok(MirroredStrategy {
             devices: ds,
@@ -124,6 +181,9 @@ impl Strategy for MirroredStrategy {
     }
     fn group(&self) -> &CollectiveGroup {
         &self.group
+    }
+    fn local_devices(&self) -> &[Device] {
+        &self.devices
     }
 }
 
@@ -224,17 +284,44 @@ mod tests {
         assert!(s.is_chief());
         assert_eq!(s.devices(), [Device::Cpu]);
         assert_eq!(s.shared_seed(Some(5)).unwrap(), 5);
-        let e = MirroredStrategy::with_devices(&[Device::Cpu, Device::Cuda(0)])
+        assert_eq!(s.num_workers(), 1);
+        assert_eq!(s.num_local_replicas(), 1);
+        let empty = MirroredStrategy::with_devices(&[]).unwrap();
+        assert_eq!(empty.devices(), [Device::Cpu]);
+    }
+
+    #[test]
+    fn mirrored_several_devices() {
+        let s = MirroredStrategy::with_devices(&[Device::Cuda(0), Device::Cpu]).unwrap();
+        assert_eq!(s.devices(), [Device::Cuda(0), Device::Cpu]);
+        assert_eq!(s.local_devices(), [Device::Cuda(0), Device::Cpu]);
+        assert_eq!(
+            (
+                s.num_workers(),
+                s.num_local_replicas(),
+                s.num_replicas_in_sync()
+            ),
+            (1, 2, 2)
+        );
+        assert!(s.is_chief());
+        // TensorFlow: "No duplicates allowed in `devices` argument".
+        let e = MirroredStrategy::with_devices(&[Device::Cpu, Device::Cuda(1), Device::Cpu])
             .err()
             .unwrap()
             .to_string();
-        assert!(e.contains("2 devices"), "{e}");
+        assert!(
+            e.contains("no duplicates allowed") && e.contains("/device:CPU:0 is listed twice"),
+            "{e}"
+        );
+        // The test constructor takes duplicates: three replicas on the CPU.
+        let r = MirroredStrategy::with_replicas(&[Device::Cpu; 3]).unwrap();
+        assert_eq!((r.num_workers(), r.num_replicas_in_sync()), (1, 3));
+        // Input is sharded per worker, not per replica.
         assert_eq!(
-            MirroredStrategy::with_devices(&[Device::Cpu, Device::Cpu])
+            r.shard_files(&[PathBuf::from("a"), PathBuf::from("b")])
                 .unwrap()
-                .devices()
                 .len(),
-            1
+            2
         );
     }
 

@@ -221,8 +221,8 @@ impl Model {
         // batches are split into `workers` steps; DATA splits each global batch by rows
         // in `fit_loop`.
         let (ds, split, steps) = match &options.strategy {
-            Some(s) if s.num_replicas_in_sync() > 1 => {
-                let n = s.num_replicas_in_sync();
+            Some(s) if s.num_workers() > 1 => {
+                let n = s.num_workers();
                 let (local, applied) = tf_distribute::shard_dataset_with_policy(
                     ds,
                     options.auto_shard_policy,

@@ -22,6 +22,8 @@ use tf_core::{Error, Result, Tensor, Variable};
 use tf_distribute::{ReduceOp, ReplicaContext, Strategy};
 use tf_graph::{ConcreteFunction, Pipeline};
 
+mod replicas;
+
 /// The traced halves of one data-parallel step for one argument signature.
 pub(crate) struct DistStep {
     /// Forward, loss, gradients (and metric updates when `with_metrics`). Outputs: the
@@ -323,7 +325,8 @@ pub(crate) fn no_gradients() -> Error {
 
 /// This worker's rows of the next global batch and its share of the batch, or `None`
 /// when the epoch ends for every worker: some worker has no batch left (or wants to
-/// stop), or the global batch has fewer rows than there are workers. One small
+/// stop), or the global batch has fewer rows than there are workers. (A worker's
+/// local replicas split its rows again; one without rows sits the step out.) One small
 /// all-reduce agrees on that, so no worker waits in a collective the others skip.
 /// With `per_worker` the batches are already this worker's rows (FILE sharding).
 pub(crate) fn replica_batch(
@@ -337,7 +340,7 @@ pub(crate) fn replica_batch(
     } else {
         batches.next().transpose()?
     };
-    let size = strategy.num_replicas_in_sync();
+    let size = strategy.num_workers();
     let rank = strategy.worker_index();
     let local = match next {
         Some(d) if per_worker => (d.len() > 0).then_some(d),

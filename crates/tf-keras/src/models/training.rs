@@ -544,7 +544,7 @@ impl Model {
                             s.group().broadcast_variables(&self.weights()?, 0)?;
                             synced = true;
                         }
-                        self.train_step_distributed(s, &b, scale)?
+                        self.train_step_replicated(s, &b, scale)?
                     }
                 };
                 done = i + 1;

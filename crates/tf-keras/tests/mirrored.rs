@@ -1,0 +1,144 @@
+//! `MirroredStrategy` with several replicas in one process, on the CPU (this machine has
+//! no GPU): `MirroredStrategy::with_replicas(&[Device::Cpu; n])` runs `n` replicas on
+//! the CPU through the path replicas on `n` distinct devices take (each replica under
+//! its device scope). Checked: 2 and 3 replicas training the digits MLP end with the
+//! weights of one process on the combined batches, with unequal replica shares, on the
+//! traced and the eager step; logs are the global ones; synchronized batch
+//! normalization is refused with a clear error; bad device lists are errors. The same
+//! on two (fake) GPUs, checking each replica's ops ran on its device, is
+//! `mirrored_devices.rs`.
+
+#![allow(clippy::unwrap_used)]
+
+mod dist_common;
+
+use dist_common::*;
+use std::rc::Rc;
+use tf_core::{Device, Tensor};
+use tf_distribute::{MirroredStrategy, Strategy};
+use tf_keras::History;
+
+/// Trains the MLP (weights from seed 100) under `strategy` with global batch `batch`;
+/// returns initial and final weights, the history, and whether the step stayed traced.
+fn train(
+    strategy: Rc<dyn Strategy>,
+    batch: usize,
+    run_eagerly: bool,
+) -> (Vec<Tensor>, Vec<Tensor>, History, bool) {
+    let mut m = mlp(100);
+    m.set_run_eagerly(run_eagerly).unwrap();
+    let initial = m.get_weights().unwrap();
+    let (x, y) = digits();
+    let h = m
+        .fit(&x, &y, options().batch_size(batch).strategy(strategy))
+        .unwrap();
+    let traced = m.is_traced();
+    (initial, m.get_weights().unwrap(), h, traced)
+}
+
+/// One process (no strategy) on the same global batches from `initial`.
+fn reference_with_batch(initial: &[Tensor], batch: usize) -> (Vec<Tensor>, History) {
+    let mut m = mlp(7);
+    m.set_weights(initial).unwrap();
+    let (x, y) = digits();
+    let h = m.fit(&x, &y, options().batch_size(batch)).unwrap();
+    (m.get_weights().unwrap(), h)
+}
+
+/// `n` replicas on the CPU with global batch `batch` match one process.
+fn check_replicas(n: usize, batch: usize, run_eagerly: bool) {
+    let s: Rc<dyn Strategy> =
+        Rc::new(MirroredStrategy::with_replicas(&vec![Device::Cpu; n]).unwrap());
+    assert_eq!(s.num_replicas_in_sync(), n);
+    let (init, fin, h, traced) = train(s, batch, run_eagerly);
+    assert_eq!(
+        traced, !run_eagerly,
+        "the step fell back to eager execution"
+    );
+    let (want, href) = reference_with_batch(&init, batch);
+    let d = max_diff(&fin, &want);
+    eprintln!("{n} replicas, batch {batch}, eager {run_eagerly}: max |diff| {d:.2e}");
+    assert!(d < 1e-5, "{n} replicas vs one process: max |diff| {d}");
+    assert!(max_diff(&init, &want) > 1e-3, "training changed nothing");
+    // The logs are those of the global batch.
+    for key in ["loss", "accuracy"] {
+        let (got, want) = (h.get(key).unwrap(), href.get(key).unwrap());
+        assert_eq!(got.len(), EPOCHS);
+        for (a, b) in got.iter().zip(want) {
+            assert!((a - b).abs() < 1e-4 * b.abs().max(1.0), "{key} {a} vs {b}");
+        }
+    }
+}
+
+#[test]
+fn two_replicas_match_one_process_with_unequal_shares() {
+    // 128 rows in global batches of 25: replicas get 12/13 rows, the last batch (3
+    // rows) 1/2.
+    check_replicas(2, 25, false);
+}
+
+#[test]
+fn three_replicas_match_one_process() {
+    // 32 rows: 10/11/11.
+    check_replicas(3, 32, false);
+}
+
+#[test]
+fn two_eager_replicas_match_one_process_with_unequal_shares() {
+    check_replicas(2, 25, true);
+}
+
+#[test]
+fn three_eager_replicas_match_one_process() {
+    check_replicas(3, 32, true);
+}
+
+#[test]
+fn a_batch_smaller_than_the_replica_count_trains_on_the_replicas_with_rows() {
+    // 128 rows in batches of 42: the last batch has 2 rows for 3 replicas (one sits
+    // the step out) and still matches one process.
+    check_replicas(3, 42, false);
+}
+
+#[test]
+fn synchronized_batch_norm_is_refused_with_several_local_replicas() {
+    for run_eagerly in [false, true] {
+        let s: Rc<dyn Strategy> =
+            Rc::new(MirroredStrategy::with_replicas(&[Device::Cpu, Device::Cpu]).unwrap());
+        let mut m = bn_model(100, true);
+        m.set_run_eagerly(run_eagerly).unwrap();
+        let (x, y) = digits();
+        let e = m
+            .fit(&x, &y, options().strategy(s))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("2 local replicas") && e.contains("synchronized BatchNormalization"),
+            "{e}"
+        );
+    }
+    // Plain batch normalization trains (statistics per replica, as in TensorFlow).
+    let s: Rc<dyn Strategy> =
+        Rc::new(MirroredStrategy::with_replicas(&[Device::Cpu, Device::Cpu]).unwrap());
+    let mut m = bn_model(100, false);
+    let (x, y) = digits();
+    let h = m.fit(&x, &y, options().strategy(s)).unwrap();
+    assert!(h.get("loss").unwrap().iter().all(|l| l.is_finite()));
+}
+
+#[test]
+fn device_lists_follow_tensorflow() {
+    // TensorFlow: "No duplicates allowed in `devices` argument".
+    let e = MirroredStrategy::with_devices(&[Device::Cpu, Device::Cpu])
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("no duplicates allowed"), "{e}");
+    let s = MirroredStrategy::with_devices(&[Device::Cuda(0), Device::Cpu]).unwrap();
+    assert_eq!(s.num_replicas_in_sync(), 2);
+    assert_eq!(s.devices(), [Device::Cuda(0), Device::Cpu]);
+    assert_eq!(
+        MirroredStrategy::with_devices(&[]).unwrap().devices(),
+        [Device::Cpu]
+    );
+}
