@@ -46,7 +46,9 @@
 //! - [`ops`]: the `CollectiveReduceV2` op (eager, traced, differentiable) that
 //!   `all_reduce` emits; Keras's synchronized `BatchNormalization` uses it.
 //! - [`bucket`]: the gradient bucket plan.
-//! - [`strategy`]: [`Strategy`], [`MirroredStrategy`], [`MultiWorkerMirroredStrategy`].
+//! - [`strategy`]: [`Strategy`] (workers and their local replicas),
+//!   [`MirroredStrategy`] (one replica per device of one process),
+//!   [`MultiWorkerMirroredStrategy`] (one process per worker).
 //! - [`cluster`]: `TF_CONFIG` parsing ([`ClusterSpec`]).
 //! - [`shard`]: input sharding per worker ([`AutoShardPolicy`] FILE / DATA).
 //! - [`error`]: the crate's [`Error`], which converts into [`tf_core::Error`].

@@ -190,3 +190,62 @@ impl ReplicaContext {
         )?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::strategy::MirroredStrategy;
+    use tf_core::Device;
+
+    #[test]
+    fn local_replicas_have_their_ids_and_refuse_collectives() {
+        let s: Rc<dyn Strategy> =
+            Rc::new(MirroredStrategy::with_replicas(&[Device::Cpu, Device::Cpu]).unwrap());
+        let g = ReplicaContext::enter_local(s.clone(), 1).unwrap();
+        let r = get_replica_context().unwrap();
+        assert_eq!(
+            (
+                r.num_replicas_in_sync(),
+                r.replica_id_in_sync_group(),
+                r.local_replica_id()
+            ),
+            (2, 1, 1)
+        );
+        assert_eq!(r.share(), 0.5);
+        let x = Tensor::vector(&[1.0f32, 2.0]);
+        // Emitting a collective is refused (the other replica never runs alongside) ...
+        let e = r.all_reduce(ReduceOp::Sum, &x).unwrap_err().to_string();
+        assert!(
+            e.contains("2 local replicas of MirroredStrategy") && e.contains("one after the other"),
+            "{e}"
+        );
+        // ... and so is running one emitted elsewhere (the kernel checks too).
+        let e = crate::ops::collective_reduce(&x, 2, crate::ops::DEFAULT_GROUP_KEY, "Add", "Id")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("CollectiveReduceV2") && e.contains("local replicas"),
+            "{e}"
+        );
+        drop(g);
+        assert!(get_replica_context().is_none());
+        let e = ReplicaContext::enter_local(s, 2).err().unwrap().to_string();
+        assert!(e.contains("local replica 2 of a worker with 2"), "{e}");
+        // One local replica: the worker's index.
+        let one: Rc<dyn Strategy> = Rc::new(MirroredStrategy::new().unwrap());
+        let _g = ReplicaContext::enter(one);
+        let r = get_replica_context().unwrap();
+        assert_eq!(
+            (r.num_replicas_in_sync(), r.replica_id_in_sync_group()),
+            (1, 0)
+        );
+        assert!(r.check_collectives("test").is_ok());
+        assert_eq!(
+            r.all_reduce(ReduceOp::Sum, &x)
+                .unwrap()
+                .to_vec::<f32>()
+                .unwrap(),
+            [1.0, 2.0]
+        );
+    }
+}

@@ -17,8 +17,8 @@
 //! Workers and replicas: a *worker* is a process (a rank of the strategy's
 //! communicator, [`Strategy::num_workers`]); each worker runs
 //! [`Strategy::num_local_replicas`] replicas, one per entry of
-//! [`Strategy::local_devices`] (one replica with no device scope when that is empty, as
-//! for [`MultiWorkerMirroredStrategy`]). Input is split between workers first (dataset
+//! [`Strategy::local_devices`] (one replica with no device scope when that is empty, the
+//! default of [`MultiWorkerMirroredStrategy`]). Input is split between workers first (dataset
 //! sharding, rows of each global batch), then each worker's rows between its local
 //! replicas. [`Strategy::num_replicas_in_sync`] counts all replicas of all workers.
 
@@ -188,10 +188,14 @@ impl Strategy for MirroredStrategy {
 }
 
 /// Synchronous data-parallel training with one process per worker (TensorFlow's
-/// `tf.distribute.MultiWorkerMirroredStrategy`).
+/// `tf.distribute.MultiWorkerMirroredStrategy`). By default each worker is one replica
+/// with no device scope; [`with_local_devices`](Self::with_local_devices) gives a
+/// worker one replica per local device (TensorFlow's workers with several GPUs), its
+/// replicas' gradients summed locally before the all-reduce across workers.
 pub struct MultiWorkerMirroredStrategy {
     group: CollectiveGroup,
     cluster: Option<ClusterSpec>,
+    local_devices: Vec<Device>,
 }
 
 impl MultiWorkerMirroredStrategy {
@@ -224,6 +228,7 @@ impl MultiWorkerMirroredStrategy {
         MultiWorkerMirroredStrategy {
             group: CollectiveGroup::new(comm, CollectiveOptions::default()),
             cluster: None,
+            local_devices: Vec::new(),
         }
     }
 
@@ -248,12 +253,25 @@ impl MultiWorkerMirroredStrategy {
         Ok(MultiWorkerMirroredStrategy {
             group: CollectiveGroup::new(comm, options),
             cluster,
+            local_devices: Vec::new(),
         })
     }
 
     /// Replaces the collective options (timeout, bucket size).
     pub fn with_options(mut self, options: CollectiveOptions) -> Self {
         self.group.set_options(options);
+        self
+    }
+
+    /// One replica per entry of `devices` on this worker (each run under its device
+    /// scope; duplicates allowed: several replicas on one device, as
+    /// [`MirroredStrategy::with_replicas`]); empty restores one replica with no device
+    /// scope. Every worker must have the same number of local replicas (the gradients
+    /// are weighted by each worker's share of the global batch, so unequal counts stay
+    /// exact, but TensorFlow requires equal ones). Synchronized batch normalization is
+    /// refused with several local replicas (see [`MirroredStrategy`]).
+    pub fn with_local_devices(mut self, devices: &[Device]) -> Self {
+        self.local_devices = devices.to_vec();
         self
     }
 
@@ -269,6 +287,9 @@ impl Strategy for MultiWorkerMirroredStrategy {
     }
     fn group(&self) -> &CollectiveGroup {
         &self.group
+    }
+    fn local_devices(&self) -> &[Device] {
+        &self.local_devices
     }
 }
 

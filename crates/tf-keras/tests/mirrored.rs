@@ -15,7 +15,7 @@ mod dist_common;
 use dist_common::*;
 use std::rc::Rc;
 use tf_core::{Device, Tensor};
-use tf_distribute::{MirroredStrategy, Strategy};
+use tf_distribute::{LocalGroup, MirroredStrategy, MultiWorkerMirroredStrategy, Strategy};
 use tf_keras::History;
 
 /// Trains the MLP (weights from seed 100) under `strategy` with global batch `batch`;
@@ -98,6 +98,78 @@ fn a_batch_smaller_than_the_replica_count_trains_on_the_replicas_with_rows() {
     // 128 rows in batches of 42: the last batch has 2 rows for 3 replicas (one sits
     // the step out) and still matches one process.
     check_replicas(3, 42, false);
+}
+
+#[test]
+fn two_workers_with_two_local_replicas_each_match_one_process() {
+    // Workers as threads; 128 rows in global batches of 25: workers get 12/13 rows,
+    // their replicas 6/6 and 6/7; the last batch (3 rows) 1/2, worker 0's first
+    // replica sits that step out.
+    let batch = 25;
+    let hs: Vec<_> = LocalGroup::new(2)
+        .unwrap()
+        .into_iter()
+        .map(|c| {
+            std::thread::spawn(move || {
+                let s = MultiWorkerMirroredStrategy::with_communicator(Box::new(c))
+                    .with_local_devices(&[Device::Cpu, Device::Cpu]);
+                assert_eq!((s.num_workers(), s.num_replicas_in_sync()), (2, 4));
+                let rank = s.worker_index();
+                let mut m = mlp(100 + rank as u64);
+                let initial = m.get_weights().unwrap();
+                let (x, y) = digits();
+                let h = m
+                    .fit(&x, &y, options().batch_size(batch).strategy(Rc::new(s)))
+                    .unwrap();
+                assert!(m.is_traced());
+                (initial, m.get_weights().unwrap(), h)
+            })
+        })
+        .collect();
+    let out: Vec<_> = hs.into_iter().map(|h| h.join().unwrap()).collect();
+    let (init0, fin0, h0) = &out[0];
+    let (_, fin1, h1) = &out[1];
+    assert_eq!(max_diff(fin0, fin1), 0.0, "workers diverged");
+    let (want, href) = reference_with_batch(init0, batch);
+    let d = max_diff(fin0, &want);
+    eprintln!("2 workers x 2 replicas, batch {batch}: max |diff| {d:.2e}");
+    assert!(d < 1e-5, "max |diff| {d}");
+    // Logs averaged over the workers: equal on both, close to the global ones (the
+    // per-worker means are not weighted by rows, as for one replica per worker).
+    let (l0, l1, lr) = (
+        h0.get("loss").unwrap(),
+        h1.get("loss").unwrap(),
+        href.get("loss").unwrap(),
+    );
+    assert_eq!(l0, l1);
+    for (a, b) in l0.iter().zip(lr) {
+        assert!((a - b).abs() < 0.05 * b.abs().max(1.0), "loss {a} vs {b}");
+    }
+}
+
+#[test]
+fn fit_dataset_splits_each_batch_between_the_replicas() {
+    let ds = || {
+        let (x, y) = digits();
+        tf_data::Dataset::from_tensor_slices(tf_data::Element::Tuple(vec![x.into(), y.into()]))
+            .unwrap()
+            .batch(25, false)
+            .unwrap()
+    };
+    let s: Rc<dyn Strategy> =
+        Rc::new(MirroredStrategy::with_replicas(&[Device::Cpu, Device::Cpu]).unwrap());
+    let mut m = mlp(100);
+    let init = m.get_weights().unwrap();
+    m.fit_dataset(&ds(), options().strategy(s)).unwrap();
+    let mut r = mlp(7);
+    r.set_weights(&init).unwrap();
+    r.fit_dataset(&ds(), options()).unwrap();
+    let d = max_diff(&m.get_weights().unwrap(), &r.get_weights().unwrap());
+    assert!(
+        d < 1e-5,
+        "fit_dataset, 2 replicas vs one process: max |diff| {d}"
+    );
+    assert!(max_diff(&init, &r.get_weights().unwrap()) > 1e-3);
 }
 
 #[test]

@@ -10,6 +10,10 @@
 //! optimizer update. With `run_eagerly`, inside someone else's trace or tape, or when
 //! tracing fails (reason logged once and kept in
 //! [`Compiled::trace_fallback`](super::Compiled::trace_fallback)), the step runs op by op.
+//!
+//! A worker with several local replicas (`MirroredStrategy` over several devices) runs
+//! the gradient half once per replica under its device scope and sums the gradients
+//! before the all-reduce (see `replicas`).
 
 use super::Model;
 use super::data::Data;

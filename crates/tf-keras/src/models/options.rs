@@ -66,7 +66,9 @@ pub struct FitOptions {
     pub seed: Option<u64>,
     /// Data-parallel training across workers (TensorFlow's `strategy.scope()`):
     /// `batch_size` (and a dataset's batches) are global batches, split by rows between
-    /// the workers; weights are broadcast from rank 0 before the first step, gradients
+    /// the workers, and each worker's rows again between its local replicas
+    /// (`MirroredStrategy` over several devices: each replica computes its gradients
+    /// under its device scope, the gradients are summed and applied once); weights are broadcast from rank 0 before the first step, gradients
     /// all-reduced every step, logs averaged over workers, the shuffle seed taken from
     /// rank 0, an epoch ends for all when one worker runs out of batches (or a global
     /// batch has fewer rows than workers), and only rank 0 shows progress and runs
