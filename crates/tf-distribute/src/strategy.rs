@@ -113,7 +113,10 @@ fn fresh_seed() -> u64 {
 /// Differences from TensorFlow: the variables are not mirrored — the model keeps one
 /// copy where it was built, and a replica on another device reads it through the
 /// dispatcher's input copies; the gradients are summed on the variables' device (no
-/// NCCL all-reduce between the replicas of one process). Replicas run one after the
+/// NCCL all-reduce between the replicas of one process). Non-trainable variables a
+/// step writes (batch normalization's moving statistics) end the step with the mean of
+/// the replicas' values, as TensorFlow's replica-local (`ON_READ`, `MEAN`) variables
+/// read. Replicas run one after the
 /// other on the calling thread (GPU kernel launches are asynchronous, so devices still
 /// overlap); cross-replica collectives inside a step (synchronized
 /// `BatchNormalization`) are therefore refused with several local replicas — use

@@ -3,8 +3,11 @@
 //! the CPU through the path replicas on `n` distinct devices take (each replica under
 //! its device scope). Checked: 2 and 3 replicas training the digits MLP end with the
 //! weights of one process on the combined batches, with unequal replica shares, on the
-//! traced and the eager step; logs are the global ones; synchronized batch
-//! normalization is refused with a clear error; bad device lists are errors. The same
+//! traced and the eager step; logs are the global ones; two workers with two local
+//! replicas each; `fit_dataset`; batch normalization's moving statistics end a step
+//! with the mean of the replicas' updates (TensorFlow's replica-local variables);
+//! synchronized batch normalization is refused with a clear error; bad device lists
+//! are errors. The same
 //! on two (fake) GPUs, checking each replica's ops ran on its device, is
 //! `mirrored_devices.rs`.
 
@@ -196,6 +199,66 @@ fn synchronized_batch_norm_is_refused_with_several_local_replicas() {
     let (x, y) = digits();
     let h = m.fit(&x, &y, options().strategy(s)).unwrap();
     assert!(h.get("loss").unwrap().iter().all(|l| l.is_finite()));
+}
+
+/// Batch normalization's moving statistics after one step of `replicas` replicas on
+/// 128 rows: TensorFlow's replica-local variables end the step with the mean over the
+/// replicas of each replica's update, `momentum * old + (1 - momentum) * stat_r`.
+#[test]
+fn moving_statistics_are_the_mean_of_the_replicas_updates() {
+    use tf_core::ops;
+    for (replicas, run_eagerly) in [(2usize, false), (3, false), (2, true)] {
+        let s: Rc<dyn Strategy> =
+            Rc::new(MirroredStrategy::with_replicas(&vec![Device::Cpu; replicas]).unwrap());
+        let mut m = bn_model(100, false);
+        m.set_run_eagerly(run_eagerly).unwrap();
+        let init = m.get_weights().unwrap();
+        let (x, y) = digits();
+        m.fit(
+            &x,
+            &y,
+            options().epochs(1).batch_size(N).shuffle(false).strategy(s),
+        )
+        .unwrap();
+        let w = m.get_weights().unwrap();
+        // Weights: dense kernel, gamma, beta, moving mean, moving variance, dense.
+        let (moving_mean, moving_var) =
+            (w[3].to_vec::<f32>().unwrap(), w[4].to_vec::<f32>().unwrap());
+        // Independent reference: each replica's rows through the initial kernel.
+        let h = ops::matmul(&x, &init[0]).unwrap();
+        let mut want_mean = [0.0f64; 16];
+        let mut want_var = [0.0f64; 16];
+        for r in 0..replicas {
+            let (lo, hi) = (N * r / replicas, N * (r + 1) / replicas);
+            let rows = h.to_vec::<f32>().unwrap()[lo * 16..hi * 16].to_vec();
+            for c in 0..16 {
+                let col: Vec<f64> = rows
+                    .iter()
+                    .skip(c)
+                    .step_by(16)
+                    .map(|&v| f64::from(v))
+                    .collect();
+                let mean = col.iter().sum::<f64>() / col.len() as f64;
+                let var = col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / col.len() as f64;
+                // momentum 0.5 from moving mean 0 and moving variance 1.
+                want_mean[c] += 0.5 * mean / replicas as f64;
+                want_var[c] += (0.5 + 0.5 * var) / replicas as f64;
+            }
+        }
+        for c in 0..16 {
+            let (gm, gv) = (f64::from(moving_mean[c]), f64::from(moving_var[c]));
+            assert!(
+                (gm - want_mean[c]).abs() < 1e-5 * want_mean[c].abs().max(1.0),
+                "{replicas} replicas, mean[{c}]: {gm} vs {}",
+                want_mean[c]
+            );
+            assert!(
+                (gv - want_var[c]).abs() < 1e-5 * want_var[c].abs().max(1.0),
+                "{replicas} replicas, var[{c}]: {gv} vs {}",
+                want_var[c]
+            );
+        }
+    }
 }
 
 #[test]

@@ -14,6 +14,13 @@
 //! with the logs in the same collective), and applied once by the optimizer to the one
 //! set of variables (the traced apply function, or eagerly).
 //!
+//! Non-trainable variables the step writes (batch normalization's moving statistics)
+//! follow TensorFlow's replica-local variables (`synchronization=ON_READ`,
+//! `aggregation=MEAN`): every replica starts the step from the same values, and the
+//! variable ends the step with the mean of the replicas' values (integer variables:
+//! the last replica's). Updating one shared variable replica after replica would
+//! compound the momentum instead.
+//!
 //! Replicas run one after the other on the calling thread: GPU kernel launches are
 //! asynchronous, so the devices still overlap, and the model (one set of layers and
 //! variables) needs no locking. Cross-replica collectives inside the step (synchronized
@@ -95,7 +102,11 @@ impl Model {
         let traced = !eager && self.trace_replica_steps(strategy, &parts)?;
         let vars = self.trainable_weights()?;
         let mut sum: Vec<Option<Tensor>> = vec![None; vars.len()];
-        for (r, device, rows, weight) in &parts {
+        let mut state = ReplicaLocalState::new(self.non_trainable_weights()?);
+        for (k, (r, device, rows, weight)) in parts.iter().enumerate() {
+            if k > 0 {
+                state.restore()?;
+            }
             let replica = ReplicaContext::enter_local(strategy.clone(), *r)?;
             replica
                 .context()
@@ -108,8 +119,10 @@ impl Model {
                 }
             })?;
             drop(replica);
+            state.record();
             accumulate(&mut sum, grads, *weight, &vars)?;
         }
+        state.finish()?;
         if !sum.is_empty() && sum.iter().all(Option::is_none) {
             return Err(no_gradients());
         }
@@ -320,4 +333,78 @@ fn accumulate(
         *acc = Some(next);
     }
     Ok(())
+}
+
+/// The non-trainable variables of a step with several local replicas: their values
+/// before the step, and the values each replica left.
+struct ReplicaLocalState {
+    vars: Vec<Variable>,
+    before: Vec<Tensor>,
+    /// Per replica that ran, the variables' values after it.
+    after: Vec<Vec<Tensor>>,
+}
+
+impl ReplicaLocalState {
+    fn new(vars: Vec<Variable>) -> ReplicaLocalState {
+        let before = vars.iter().map(Variable::value).collect();
+        ReplicaLocalState {
+            vars,
+            before,
+            after: Vec::new(),
+        }
+    }
+
+    /// Keeps the values the replica that just ran left.
+    fn record(&mut self) {
+        if !self.vars.is_empty() {
+            self.after
+                .push(self.vars.iter().map(Variable::value).collect());
+        }
+    }
+
+    /// Gives the next replica the values from before the step.
+    fn restore(&self) -> Result<()> {
+        for (v, b) in self.vars.iter().zip(&self.before) {
+            if !v.value().shares_storage_with(b) {
+                v.assign(b)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets each variable some replica wrote to the mean of the replicas' values (the
+    /// last replica's for non-float variables).
+    fn finish(self) -> Result<()> {
+        if self.after.len() < 2 {
+            return Ok(());
+        }
+        let n = self.after.len();
+        for (i, (v, b)) in self.vars.iter().zip(&self.before).enumerate() {
+            let values: Vec<&Tensor> = self.after.iter().filter_map(|a| a.get(i)).collect();
+            if values.iter().all(|t| t.shares_storage_with(b)) {
+                continue;
+            }
+            let Some(&last) = values.last() else {
+                continue;
+            };
+            let value = if v.dtype().is_float() {
+                with_device(b.device(), || -> Result<Tensor> {
+                    let mut acc: Option<Tensor> = None;
+                    for t in &values {
+                        acc = Some(match acc {
+                            Some(a) => ops::add(&a, t)?,
+                            None => (*t).clone(),
+                        });
+                    }
+                    let total = acc.unwrap_or_else(|| last.clone());
+                    let inv = ops::cast(&Tensor::from_scalar(1.0 / n as f64), v.dtype())?;
+                    ops::mul(&total, &inv)
+                })?
+            } else {
+                last.clone()
+            };
+            v.assign(&value)?;
+        }
+        Ok(())
+    }
 }
