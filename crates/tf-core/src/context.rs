@@ -17,6 +17,11 @@
 //! `custom_gradient` uses one to run its function unrecorded.
 //!
 //! With nothing pushed, the cost of all this on the hot path is one thread-local read.
+//!
+//! *Progress hooks* ([`register_progress_hook`]) let asynchronous work started on this
+//! thread (a non-blocking collective whose engine only advances inside its own calls)
+//! make progress while a graph computes: graph executors call [`progress`] between
+//! nodes.
 
 use crate::device::Device;
 use crate::error::Result;
@@ -73,6 +78,8 @@ thread_local! {
     static STACK: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
     static NEXT_ID: Cell<u64> = const { Cell::new(1) };
     static DEVICE: Cell<Option<Device>> = const { Cell::new(None) };
+    static PROGRESS: RefCell<Vec<(u64, Rc<dyn Fn()>)>> = const { RefCell::new(Vec::new()) };
+    static HAS_PROGRESS: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Pops its entry off the context stack when dropped (entries may be dropped out of
@@ -228,4 +235,78 @@ impl Drop for DeviceScope {
 #[inline(always)]
 pub(crate) fn scoped_device() -> Option<Device> {
     DEVICE.with(|d| d.get())
+}
+
+/// Unregisters its progress hook when dropped (see [`register_progress_hook`]).
+#[must_use = "the hook is unregistered when the guard is dropped"]
+pub struct ProgressHookGuard {
+    id: u64,
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl Drop for ProgressHookGuard {
+    fn drop(&mut self) {
+        let _ = PROGRESS.try_with(|p| {
+            let mut p = p.borrow_mut();
+            p.retain(|(id, _)| *id != self.id);
+            HAS_PROGRESS.with(|h| h.set(!p.is_empty()));
+        });
+    }
+}
+
+/// Registers `hook` on this thread until the guard drops: [`progress`] calls it, and
+/// graph executors call [`progress`] between the nodes they run in order, so work the
+/// hook owns (non-blocking collectives whose engine advances only inside its own calls,
+/// like MPI's) moves forward while the graph computes. Hooks must be cheap when there is
+/// nothing to do, and must not fail (they record errors for whoever waits on the work).
+pub fn register_progress_hook(hook: Rc<dyn Fn()>) -> ProgressHookGuard {
+    let id = NEXT_ID.with(|n| {
+        let id = n.get();
+        n.set(id + 1);
+        id
+    });
+    PROGRESS.with(|p| p.borrow_mut().push((id, hook)));
+    HAS_PROGRESS.with(|h| h.set(true));
+    ProgressHookGuard {
+        id,
+        _not_send: std::marker::PhantomData,
+    }
+}
+
+/// Calls this thread's progress hooks (one thread-local read when there are none).
+#[inline]
+pub fn progress() {
+    if !HAS_PROGRESS.with(|h| h.get()) {
+        return;
+    }
+    // A snapshot, so a hook may register or drop hooks without a borrow conflict.
+    let hooks: Vec<Rc<dyn Fn()>> =
+        PROGRESS.with(|p| p.borrow().iter().map(|(_, h)| h.clone()).collect());
+    for h in hooks {
+        h();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_hooks_run_until_their_guard_drops() {
+        let calls = Rc::new(Cell::new(0u32));
+        progress();
+        let c = calls.clone();
+        let first = register_progress_hook(Rc::new(move || c.set(c.get() + 1)));
+        let c = calls.clone();
+        let second = register_progress_hook(Rc::new(move || c.set(c.get() + 10)));
+        progress();
+        assert_eq!(calls.get(), 11);
+        drop(first);
+        progress();
+        assert_eq!(calls.get(), 21);
+        drop(second);
+        progress();
+        assert_eq!(calls.get(), 21);
+        assert!(!HAS_PROGRESS.with(|h| h.get()));
+    }
 }

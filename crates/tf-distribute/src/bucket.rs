@@ -29,9 +29,50 @@ pub fn plan_buckets(sizes: &[usize], bucket_bytes: usize) -> Vec<Range<usize>> {
     out
 }
 
+/// The default size of the first bucket: 1 MiB (PyTorch DDP's), small so the first
+/// all-reduce starts early in the backward pass.
+pub const DEFAULT_FIRST_BUCKET_BYTES: usize = 1 << 20;
+
+/// [`plan_buckets`] whose first bucket closes at `first_bucket_bytes` instead (the
+/// gradients that the backward pass produces first go out early).
+pub fn plan_buckets_with_first(
+    sizes: &[usize],
+    first_bucket_bytes: usize,
+    bucket_bytes: usize,
+) -> Vec<Range<usize>> {
+    let Some(first_end) = plan_buckets(sizes, first_bucket_bytes)
+        .first()
+        .map(|r| r.end)
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::with_capacity(2);
+    out.push(0..first_end);
+    out.extend(
+        plan_buckets(sizes.get(first_end..).unwrap_or_default(), bucket_bytes)
+            .into_iter()
+            .map(|r| r.start + first_end..r.end + first_end),
+    );
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_bucket_can_be_smaller() {
+        assert!(plan_buckets_with_first(&[], 4, 10).is_empty());
+        assert_eq!(
+            plan_buckets_with_first(&[4, 4, 4, 4, 4, 4], 4, 10),
+            vec![0..1, 1..4, 4..6]
+        );
+        assert_eq!(plan_buckets_with_first(&[1, 1], 4, 10), vec![0..2]);
+        assert_eq!(
+            plan_buckets_with_first(&[4, 4, 4], 10, 10),
+            plan_buckets(&[4, 4, 4], 10)
+        );
+    }
 
     #[test]
     fn buckets_cover_in_order() {

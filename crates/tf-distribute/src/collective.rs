@@ -3,7 +3,7 @@
 //! data-parallel training loop calls. [`CollectiveGroup`] bundles a communicator with
 //! its [`CollectiveOptions`] and counts the time spent communicating.
 
-use crate::bucket::{DEFAULT_BUCKET_BYTES, plan_buckets};
+use crate::bucket::{DEFAULT_BUCKET_BYTES, DEFAULT_FIRST_BUCKET_BYTES, plan_buckets};
 use crate::communicator::{Communicator, DEFAULT_TIMEOUT, ReduceOp};
 use crate::error::{Error, Result};
 use std::cell::Cell;
@@ -17,6 +17,10 @@ pub struct CollectiveOptions {
     pub timeout: Duration,
     /// Gradient bucket size in bytes (default 25 MiB).
     pub bucket_bytes: usize,
+    /// Size of the first bucket of the all-reduce overlapped with the backward pass
+    /// ([`ReplicaContext::all_reduce_gradients`](crate::ReplicaContext::all_reduce_gradients);
+    /// default 1 MiB): small, so the first reduction starts early.
+    pub first_bucket_bytes: usize,
 }
 
 impl Default for CollectiveOptions {
@@ -24,6 +28,7 @@ impl Default for CollectiveOptions {
         CollectiveOptions {
             timeout: DEFAULT_TIMEOUT,
             bucket_bytes: DEFAULT_BUCKET_BYTES,
+            first_bucket_bytes: DEFAULT_FIRST_BUCKET_BYTES,
         }
     }
 }
@@ -39,6 +44,11 @@ impl CollectiveOptions {
         self.bucket_bytes = b;
         self
     }
+    /// Sets `first_bucket_bytes`.
+    pub fn first_bucket_bytes(mut self, b: usize) -> Self {
+        self.first_bucket_bytes = b;
+        self
+    }
 }
 
 /// Communication counters of a [`CollectiveGroup`].
@@ -51,7 +61,8 @@ pub struct CommStats {
     /// Wall time spent inside collectives (packing and unpacking included; waiting
     /// for slower peers too).
     pub time: Duration,
-    /// The part of `time` spent in [`CollectiveGroup::all_reduce_gradients`].
+    /// The part of `time` spent in [`CollectiveGroup::all_reduce_gradients`] and in
+    /// started all-reduces (their start and wait: the part not hidden behind compute).
     pub gradient_time: Duration,
 }
 
@@ -304,6 +315,48 @@ impl CollectiveGroup {
         self.count(n, || {
             self.comm.all_reduce_f32(values, op, self.options.timeout)
         })
+    }
+
+    /// Starts a float32 all-reduce that may complete while the caller computes (see
+    /// [`Communicator::start_all_reduce_f32`]); finish it with
+    /// [`wait_all_reduce_f32`](Self::wait_all_reduce_f32). Counted as a call with its
+    /// bytes; the time of the start and of the wait count, not the overlap.
+    pub fn start_all_reduce_f32(
+        &self,
+        values: Vec<f32>,
+        op: ReduceOp,
+    ) -> Result<crate::communicator::PendingAllReduce> {
+        let n = values.len() * 4;
+        let start = Instant::now();
+        let out = self.count(n, || {
+            self.comm
+                .start_all_reduce_f32(values, op, self.options.timeout)
+        });
+        self.add_gradient_time(start.elapsed());
+        out
+    }
+
+    /// Waits for an all-reduce started by
+    /// [`start_all_reduce_f32`](Self::start_all_reduce_f32); the time spent waiting
+    /// counts as communication (and gradient) time.
+    pub fn wait_all_reduce_f32(
+        &self,
+        pending: crate::communicator::PendingAllReduce,
+    ) -> Result<Vec<f32>> {
+        let start = Instant::now();
+        let out = pending.wait();
+        let took = start.elapsed();
+        let mut s = self.stats.get();
+        s.time += took;
+        s.gradient_time += took;
+        self.stats.set(s);
+        out
+    }
+
+    fn add_gradient_time(&self, d: Duration) {
+        let mut s = self.stats.get();
+        s.gradient_time += d;
+        self.stats.set(s);
     }
 
     /// `root`'s `value` on every rank.

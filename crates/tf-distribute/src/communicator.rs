@@ -13,6 +13,12 @@
 //! Buffers are passed as `&mut Vec<_>` so an engine that finishes asynchronously can
 //! keep ownership of them when a peer never arrives: after a timeout the vector may be
 //! left empty.
+//!
+//! [`Communicator::start_all_reduce_f32`] starts an all-reduce that may proceed while
+//! the caller computes (a [`PendingAllReduce`], waited on later): gradients of the last
+//! layers are reduced while the backward pass still computes the first layers'. Engines
+//! without non-blocking collectives run it at once (the default). Started all-reduces
+//! count as called at their start for the matching rules.
 
 use crate::error::{Error, Result};
 use std::time::{Duration, Instant};
@@ -56,6 +62,85 @@ pub trait Communicator {
     fn all_gather_bytes(&self, local: &[u8], timeout: Duration) -> Result<Vec<Vec<u8>>>;
     /// Returns once every rank has called it.
     fn barrier(&self, timeout: Duration) -> Result<()>;
+    /// Starts an all-reduce of `buf` (as [`all_reduce_f32`](Communicator::all_reduce_f32))
+    /// that may complete while the caller goes on; [`PendingAllReduce::wait`] gives the
+    /// result and [`PendingAllReduce::progress`] lets engines that advance only inside
+    /// their own calls (MPI) move it forward. The timeout runs from the start. The
+    /// default runs the blocking all-reduce now and returns it finished.
+    fn start_all_reduce_f32(
+        &self,
+        buf: Vec<f32>,
+        op: ReduceOp,
+        timeout: Duration,
+    ) -> Result<PendingAllReduce> {
+        let mut buf = buf;
+        self.all_reduce_f32(&mut buf, op, timeout)?;
+        Ok(PendingAllReduce::ready(buf))
+    }
+}
+
+/// The engine's side of a started all-reduce.
+pub trait PendingWork {
+    /// Advances the operation without blocking; true once it completed. Errors are kept
+    /// for [`finish`](PendingWork::finish).
+    fn progress(&mut self) -> bool;
+    /// Blocks until the operation completes (or its deadline passes) and returns the
+    /// reduced buffer.
+    fn finish(self: Box<Self>) -> Result<Vec<f32>>;
+}
+
+/// An all-reduce started by [`Communicator::start_all_reduce_f32`]. Dropping it
+/// without [`wait`](Self::wait) leaves the collective to the engine (MPI finishes or
+/// abandons it when the communicator is dropped).
+pub struct PendingAllReduce {
+    state: PendingState,
+}
+
+enum PendingState {
+    Ready(Vec<f32>),
+    Running(Box<dyn PendingWork>),
+}
+
+impl PendingAllReduce {
+    /// An all-reduce that already completed with `buf`.
+    pub fn ready(buf: Vec<f32>) -> PendingAllReduce {
+        PendingAllReduce {
+            state: PendingState::Ready(buf),
+        }
+    }
+
+    /// An all-reduce the engine is running.
+    pub fn running(work: Box<dyn PendingWork>) -> PendingAllReduce {
+        PendingAllReduce {
+            state: PendingState::Running(work),
+        }
+    }
+
+    /// Whether it completed (advancing it first, without blocking).
+    pub fn progress(&mut self) -> bool {
+        match &mut self.state {
+            PendingState::Ready(_) => true,
+            PendingState::Running(w) => w.progress(),
+        }
+    }
+
+    /// Waits for the result (errors: the engine's, e.g. a timeout or a broken group).
+    pub fn wait(self) -> Result<Vec<f32>> {
+        match self.state {
+            PendingState::Ready(buf) => Ok(buf),
+            PendingState::Running(w) => w.finish(),
+        }
+    }
+}
+
+impl std::fmt::Debug for PendingAllReduce {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match &self.state {
+            PendingState::Ready(b) => format!("ready ({} values)", b.len()),
+            PendingState::Running(_) => "running".to_string(),
+        };
+        write!(f, "PendingAllReduce({state})")
+    }
 }
 
 /// Applies `op` to `acc` and `x` element-wise (`Mean` sums; [`finish_mean`] divides).
@@ -193,6 +278,11 @@ mod tests {
             vec![vec![1u8, 2]]
         );
         c.barrier(DEFAULT_TIMEOUT).unwrap();
+        let mut p = c
+            .start_all_reduce_f32(vec![4.0, 5.0], ReduceOp::Sum, DEFAULT_TIMEOUT)
+            .unwrap();
+        assert!(p.progress());
+        assert_eq!(p.wait().unwrap(), [4.0, 5.0]);
     }
 
     #[test]

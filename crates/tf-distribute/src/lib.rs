@@ -45,6 +45,9 @@
 //!   ([`get_replica_context`]), with differentiable cross-replica `all_reduce`.
 //! - [`ops`]: the `CollectiveReduceV2` op (eager, traced, differentiable) that
 //!   `all_reduce` emits; Keras's synchronized `BatchNormalization` uses it.
+//! - [`overlap`]: the gradient all-reduce as ops (`CollectiveReduceStart` /
+//!   `CollectiveReduceWait`, [`ReplicaContext::all_reduce_gradients`]) that a traced
+//!   step overlaps with its backward pass.
 //! - [`bucket`]: the gradient bucket plan.
 //! - [`strategy`]: [`Strategy`] (workers and their local replicas),
 //!   [`MirroredStrategy`] (one replica per device of one process),
@@ -64,13 +67,16 @@ pub mod mpi;
 #[cfg(feature = "nccl")]
 pub mod nccl;
 pub mod ops;
+pub mod overlap;
 pub mod replica;
 pub mod shard;
 pub mod strategy;
 
 pub use cluster::ClusterSpec;
 pub use collective::{CollectiveGroup, CollectiveOptions, CommStats};
-pub use communicator::{Communicator, DEFAULT_TIMEOUT, ReduceOp, SingleProcess};
+pub use communicator::{
+    Communicator, DEFAULT_TIMEOUT, PendingAllReduce, PendingWork, ReduceOp, SingleProcess,
+};
 pub use error::{Error, Result};
 pub use local::{LocalCommunicator, LocalGroup};
 pub use replica::{ReplicaContext, ReplicaGuard, get_replica_context};

@@ -35,6 +35,7 @@ pub use ::mpi as rsmpi;
 use crate::communicator::{
     Communicator, Deadline, ReduceOp, check_root, finish_mean_f32, finish_mean_f64,
 };
+use crate::communicator::{PendingAllReduce, PendingWork};
 use crate::error::{Error, Result};
 use mpi::collective::SystemOperation;
 use mpi::datatype::{Equivalence, PartitionMut};
@@ -44,6 +45,7 @@ use mpi::topology::SimpleCommunicator;
 use mpi::traits::{Communicator as _, CommunicatorCollectives, Root};
 use std::cell::RefCell;
 use std::marker::PhantomData;
+use std::rc::Rc;
 use std::time::Duration;
 
 mod watchdog;
@@ -115,12 +117,12 @@ pub struct MpiCommunicator {
     world: SimpleCommunicator,
     rank: usize,
     size: usize,
-    broken: RefCell<Option<String>>,
+    broken: Rc<RefCell<Option<String>>>,
     /// The receive buffer of the last all-reduce, reused by the next one.
     scratch_f32: RefCell<Vec<f32>>,
     scratch_f64: RefCell<Vec<f64>>,
     /// Requests that timed out, polled again on drop (each returns true once done).
-    pending: RefCell<Vec<Box<dyn FnMut() -> bool>>>,
+    pending: Rc<RefCell<Vec<Poller>>>,
     /// How long drop waits for timed-out requests before skipping `MPI_Finalize`.
     finalize_grace: Duration,
     /// Taken (forgotten) when `MPI_Finalize` must be skipped.
@@ -131,6 +133,141 @@ pub struct MpiCommunicator {
     /// Started by the first [`TimeoutMode::Fatal`] all-reduce.
     watchdog: RefCell<Option<Watchdog>>,
     _not_send: PhantomData<*const ()>,
+}
+
+/// Tests a request once: true when it completed (also when asked again afterwards).
+type Poller = Box<dyn FnMut() -> bool>;
+
+/// Wraps a non-blocking request in a [`Poller`].
+fn poller<D: ?Sized + 'static>(req: Request<'static, D, StaticScope>) -> Poller {
+    let mut slot = Some(req);
+    Box::new(move || match slot.take() {
+        None => true,
+        Some(r) => match r.test() {
+            Ok(_) => true,
+            Err(r) => {
+                slot = Some(r);
+                false
+            }
+        },
+    })
+}
+
+/// The communicator state a request reports into: a timed-out request marks the
+/// communicator broken and is handed to it (polled again on drop, before deciding
+/// whether `MPI_Finalize` can run).
+#[derive(Clone)]
+struct Shared {
+    rank: usize,
+    size: usize,
+    broken: Rc<RefCell<Option<String>>>,
+    pending: Rc<RefCell<Vec<Poller>>>,
+}
+
+impl Shared {
+    /// Polls until done or past the deadline (then the request, with its leaked
+    /// buffers, goes to the communicator and the communicator is marked broken).
+    fn poll_until(&self, op: &'static str, mut poll: Poller, deadline: &Deadline) -> Result<()> {
+        let mut polls = 0u32;
+        loop {
+            if poll() {
+                return Ok(());
+            }
+            if deadline.expired() {
+                self.abandon(poll);
+                let detail = format!(
+                    "not every rank of {} joined the collective (a peer died, stalled, or called a different collective)",
+                    self.size
+                );
+                *self.broken.borrow_mut() =
+                    Some(format!("rank {} timed out in {op}: {detail}", self.rank));
+                return Err(Error::DeadlineExceeded {
+                    op,
+                    backend: "mpi",
+                    rank: self.rank,
+                    size: self.size,
+                    after: deadline.timeout(),
+                    detail,
+                });
+            }
+            polls = polls.wrapping_add(1);
+            if polls < 2000 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+
+    /// Hands an unfinished request to the communicator (MPI still owns it and its
+    /// leaked buffers).
+    fn abandon(&self, poll: Poller) {
+        self.pending.borrow_mut().push(poll);
+    }
+}
+
+/// A started `MPI_Iallreduce` of float32 (see [`Communicator::start_all_reduce_f32`]).
+struct MpiPendingReduce {
+    poll: Option<Poller>,
+    done: bool,
+    send: Option<Lent<f32>>,
+    recv: Option<Lent<f32>>,
+    op: ReduceOp,
+    deadline: Deadline,
+    shared: Shared,
+}
+
+impl PendingWork for MpiPendingReduce {
+    fn progress(&mut self) -> bool {
+        if !self.done
+            && let Some(poll) = &mut self.poll
+        {
+            self.done = poll();
+        }
+        self.done
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<Vec<f32>> {
+        if !self.done {
+            let poll = self
+                .poll
+                .take()
+                .ok_or_else(|| backend_err("a started all-reduce lost its request"))?;
+            self.shared
+                .poll_until("all_reduce", poll, &self.deadline)
+                .inspect_err(|_| {
+                    // MPI may still write to the buffers: leak them.
+                    self.send.take();
+                    self.recv.take();
+                })?;
+            self.done = true;
+        }
+        self.poll = None;
+        let (Some(send), Some(recv)) = (self.send.take(), self.recv.take()) else {
+            return Err(backend_err("a started all-reduce lost its buffers"));
+        };
+        // SAFETY: the request completed; MPI no longer uses either buffer.
+        let mut out = unsafe {
+            drop(send.take());
+            recv.take()
+        };
+        finish_mean_f32(&mut out, self.op, self.shared.size);
+        Ok(out)
+    }
+}
+
+impl Drop for MpiPendingReduce {
+    fn drop(&mut self) {
+        // Not waited for: the communicator keeps the request (and the buffers stay
+        // leaked, since MPI may still use them).
+        if let Some(poll) = self.poll.take()
+            && !self.done
+        {
+            self.shared.abandon(poll);
+            self.send.take();
+            self.recv.take();
+        }
+    }
 }
 
 fn backend_err(message: impl Into<String>) -> Error {
@@ -163,10 +300,10 @@ impl MpiCommunicator {
             world,
             rank,
             size,
-            broken: RefCell::new(None),
+            broken: Rc::new(RefCell::new(None)),
             scratch_f32: RefCell::new(Vec::new()),
             scratch_f64: RefCell::new(Vec::new()),
-            pending: RefCell::new(Vec::new()),
+            pending: Rc::new(RefCell::new(Vec::new())),
             finalize_grace: Duration::from_secs(10),
             universe: Some(universe),
             mode: TimeoutMode::default(),
@@ -222,52 +359,19 @@ impl MpiCommunicator {
     fn wait<D: ?Sized + 'static>(
         &self,
         op: &'static str,
-        mut req: Request<'static, D, StaticScope>,
+        req: Request<'static, D, StaticScope>,
         deadline: &Deadline,
     ) -> Result<()> {
-        let mut polls = 0u32;
-        loop {
-            match req.test() {
-                Ok(_) => return Ok(()),
-                Err(r) => req = r,
-            }
-            if deadline.expired() {
-                // MPI still owns the request and its (leaked) buffers; drop polls it
-                // once more before deciding whether MPI_Finalize can run.
-                let mut slot = Some(req);
-                self.pending
-                    .borrow_mut()
-                    .push(Box::new(move || match slot.take() {
-                        None => true,
-                        Some(r) => match r.test() {
-                            Ok(_) => true,
-                            Err(r) => {
-                                slot = Some(r);
-                                false
-                            }
-                        },
-                    }));
-                let detail = format!(
-                    "not every rank of {} joined the collective (a peer died, stalled, or called a different collective)",
-                    self.size
-                );
-                *self.broken.borrow_mut() =
-                    Some(format!("rank {} timed out in {op}: {detail}", self.rank));
-                return Err(Error::DeadlineExceeded {
-                    op,
-                    backend: "mpi",
-                    rank: self.rank,
-                    size: self.size,
-                    after: deadline.timeout(),
-                    detail,
-                });
-            }
-            polls = polls.wrapping_add(1);
-            if polls < 2000 {
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
+        self.shared().poll_until(op, poller(req), deadline)
+    }
+
+    /// What a started request needs to report a timeout.
+    fn shared(&self) -> Shared {
+        Shared {
+            rank: self.rank,
+            size: self.size,
+            broken: self.broken.clone(),
+            pending: self.pending.clone(),
         }
     }
 
@@ -291,11 +395,7 @@ impl MpiCommunicator {
             recv.clear();
             recv.resize(n, T::default());
         }
-        let sys = match op {
-            ReduceOp::Sum | ReduceOp::Mean => SystemOperation::sum(),
-            ReduceOp::Max => SystemOperation::max(),
-            ReduceOp::Min => SystemOperation::min(),
-        };
+        let sys = mpi_op(op);
         if self.mode == TimeoutMode::Fatal
             && n.saturating_mul(std::mem::size_of::<T>()) < self.blocking_below
         {
@@ -494,5 +594,49 @@ impl Communicator for MpiCommunicator {
         let deadline = Deadline::new(timeout);
         let req = self.world.immediate_barrier();
         self.wait("barrier", req, &deadline)
+    }
+    /// `MPI_Iallreduce`, advanced by [`PendingAllReduce::progress`] (OpenMPI moves
+    /// non-blocking collectives forward only inside MPI calls; graph executors call the
+    /// replica's progress hook between nodes) and by the wait.
+    fn start_all_reduce_f32(
+        &self,
+        buf: Vec<f32>,
+        op: ReduceOp,
+        timeout: Duration,
+    ) -> Result<PendingAllReduce> {
+        self.check("all_reduce")?;
+        if self.size == 1 {
+            return Ok(PendingAllReduce::ready(buf));
+        }
+        let deadline = Deadline::new(timeout);
+        let n = buf.len();
+        let send = Lent::new(buf);
+        let recv = Lent::new(vec![0f32; n]);
+        // SAFETY: both buffers stay lent until the request completed (or are leaked
+        // with it when it never does).
+        let req = self.world.immediate_all_reduce_into(
+            StaticScope,
+            unsafe { send.get() },
+            unsafe { recv.get_mut() },
+            mpi_op(op),
+        );
+        Ok(PendingAllReduce::running(Box::new(MpiPendingReduce {
+            poll: Some(poller(req)),
+            done: false,
+            send: Some(send),
+            recv: Some(recv),
+            op,
+            deadline,
+            shared: self.shared(),
+        })))
+    }
+}
+
+/// MPI's operation for `op` (a mean is a sum divided afterwards).
+fn mpi_op(op: ReduceOp) -> SystemOperation {
+    match op {
+        ReduceOp::Sum | ReduceOp::Mean => SystemOperation::sum(),
+        ReduceOp::Max => SystemOperation::max(),
+        ReduceOp::Min => SystemOperation::min(),
     }
 }

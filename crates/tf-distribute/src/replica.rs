@@ -11,11 +11,12 @@
 //! [`get_replica_context`] is `None`.
 
 use crate::collective::CollectiveGroup;
-use crate::communicator::ReduceOp;
+use crate::communicator::{PendingAllReduce, ReduceOp};
 use crate::error::{Error, Result};
 use crate::strategy::Strategy;
 use std::cell::{Cell, RefCell};
-use std::rc::Rc;
+use std::collections::BTreeMap;
+use std::rc::{Rc, Weak};
 use tf_core::Tensor;
 
 thread_local! {
@@ -28,6 +29,10 @@ pub struct ReplicaContext {
     share: Cell<f64>,
     /// The replica's index among its worker's local replicas.
     local: usize,
+    /// All-reduces started by `CollectiveReduceStart` and not yet waited for, by
+    /// ticket (see [`crate::overlap`]).
+    pending: RefCell<BTreeMap<i64, PendingAllReduce>>,
+    next_ticket: Cell<i64>,
 }
 
 /// Leaves the context when dropped (tied to the thread that entered it).
@@ -35,6 +40,7 @@ pub struct ReplicaContext {
 pub struct ReplicaGuard {
     depth: usize,
     context: Rc<ReplicaContext>,
+    _progress: tf_core::context::ProgressHookGuard,
     _not_send: std::marker::PhantomData<*const ()>,
 }
 
@@ -81,12 +87,23 @@ impl ReplicaContext {
 
     fn enter_at(strategy: Rc<dyn Strategy>, local: usize) -> ReplicaGuard {
         crate::ops::ensure_registered();
+        crate::overlap::ensure_registered();
         let n = strategy.num_replicas_in_sync().max(1);
         let ctx = Rc::new(ReplicaContext {
             strategy,
             share: Cell::new(1.0 / n as f64),
             local,
+            pending: RefCell::new(BTreeMap::new()),
+            next_ticket: Cell::new(1),
         });
+        // Graph executors call this between nodes: started all-reduces advance while
+        // the backward pass computes.
+        let weak: Weak<ReplicaContext> = Rc::downgrade(&ctx);
+        let progress = tf_core::context::register_progress_hook(Rc::new(move || {
+            if let Some(c) = weak.upgrade() {
+                c.progress_pending();
+            }
+        }));
         let depth = CURRENT.with(|c| {
             let mut c = c.borrow_mut();
             let d = c.len();
@@ -96,6 +113,7 @@ impl ReplicaContext {
         ReplicaGuard {
             depth,
             context: ctx,
+            _progress: progress,
             _not_send: std::marker::PhantomData,
         }
     }
@@ -141,6 +159,34 @@ impl ReplicaContext {
             )));
         }
         Ok(())
+    }
+
+    /// Keeps a started all-reduce until [`take_pending`](Self::take_pending); returns
+    /// its ticket (unique within this context).
+    pub(crate) fn add_pending(&self, p: PendingAllReduce) -> i64 {
+        let t = self.next_ticket.get();
+        self.next_ticket.set(t + 1);
+        self.pending.borrow_mut().insert(t, p);
+        t
+    }
+
+    /// Removes the started all-reduce of `ticket`.
+    pub(crate) fn take_pending(&self, ticket: i64) -> Option<PendingAllReduce> {
+        self.pending.borrow_mut().remove(&ticket)
+    }
+
+    /// How many started all-reduces were not waited for yet.
+    pub fn pending_all_reduces(&self) -> usize {
+        self.pending.borrow().len()
+    }
+
+    /// Advances the started all-reduces without blocking (the progress hook).
+    fn progress_pending(&self) {
+        if let Ok(mut p) = self.pending.try_borrow_mut() {
+            for w in p.values_mut() {
+                w.progress();
+            }
+        }
     }
 
     /// This replica's share of the current global batch (its rows / all rows).

@@ -1,40 +1,17 @@
 //! The `CollectiveReduceV2` op and the replica context on a thread group
-//! ([`LocalGroup`]): eager results against closed forms, the gradient (with equal and
+//! (`LocalGroup`): eager results against closed forms, the gradient (with equal and
 //! unequal shares of the global batch) against the closed form and finite differences
 //! of the global objective, and the error cases.
 
 #![allow(clippy::unwrap_used)]
 
-use std::rc::Rc;
+mod common;
+
+use common::replicas;
 use tf_autodiff::GradientTape;
 use tf_core::{DType, Tensor, ops};
 use tf_distribute::ops::{DEFAULT_GROUP_KEY, collective_reduce};
-use tf_distribute::{
-    LocalGroup, MultiWorkerMirroredStrategy, ReduceOp, ReplicaContext, Strategy,
-    get_replica_context,
-};
-
-/// Runs `f(rank)` on `n` threads, each inside a replica context of its own member.
-fn replicas<R: Send + 'static>(
-    n: usize,
-    f: impl Fn(&ReplicaContext) -> R + Send + Sync + 'static,
-) -> Vec<R> {
-    let f = std::sync::Arc::new(f);
-    let hs: Vec<_> = LocalGroup::new(n)
-        .unwrap()
-        .into_iter()
-        .map(|c| {
-            let f = f.clone();
-            std::thread::spawn(move || {
-                let s: Rc<dyn Strategy> =
-                    Rc::new(MultiWorkerMirroredStrategy::with_communicator(Box::new(c)));
-                let guard = ReplicaContext::enter(s);
-                f(guard.context())
-            })
-        })
-        .collect();
-    hs.into_iter().map(|h| h.join().unwrap()).collect()
-}
+use tf_distribute::{ReduceOp, ReplicaContext, get_replica_context};
 
 fn x_of(rank: usize) -> Vec<f64> {
     (0..6)
@@ -162,7 +139,8 @@ fn mean_gradient_divides_by_the_group_size() {
 
 #[test]
 fn one_replica_is_the_identity_and_no_context_is_an_error() {
-    let s: Rc<dyn Strategy> = Rc::new(tf_distribute::MirroredStrategy::new().unwrap());
+    let s: std::rc::Rc<dyn tf_distribute::Strategy> =
+        std::rc::Rc::new(tf_distribute::MirroredStrategy::new().unwrap());
     let x = Tensor::from_vec(vec![1.0f32, -2.0], [2]).unwrap();
     {
         let g = ReplicaContext::enter(s);

@@ -88,6 +88,34 @@ fn main() -> anyhow::Result<()> {
     }
     comm.set_timeout_mode(TimeoutMode::Fatal);
 
+    // Started (non-blocking) all-reduces: two in flight, a blocking one between them,
+    // advanced by progress calls, waited in reverse order; a mean; a 1 MB one.
+    let mut first = comm.start_all_reduce_f32(vec![r + 1.0; 3], ReduceOp::Sum, T)?;
+    let second = comm.start_all_reduce_f32(vec![r, 2.0 * r], ReduceOp::Mean, T)?;
+    let mut v = vec![r];
+    comm.all_reduce_f32(&mut v, ReduceOp::Sum, T)?;
+    anyhow::ensure!(v == [1.0], "blocking between started: {v:?}");
+    let t0 = Instant::now();
+    while !first.progress() {
+        anyhow::ensure!(t0.elapsed() < T, "started all-reduce never progressed");
+    }
+    let b = second.wait()?;
+    anyhow::ensure!(b == [0.5, 1.0], "started mean: {b:?}");
+    let a = first.wait()?;
+    anyhow::ensure!(a == [3.0; 3], "started sum: {a:?}");
+    let big = comm.start_all_reduce_f32(
+        (0..n).map(|i| (i % 89) as f32 * r).collect(),
+        ReduceOp::Sum,
+        T,
+    )?;
+    let big = big.wait()?;
+    anyhow::ensure!(
+        big.len() == n && big.iter().enumerate().all(|(i, &x)| x == (i % 89) as f32),
+        "started 1 MB sum"
+    );
+    // Dropped without a wait: the communicator keeps the request (no panic, no hang).
+    drop(comm.start_all_reduce_f32(vec![1.0; 4], ReduceOp::Sum, T)?);
+
     // broadcast from each root, all_gather of different lengths, barrier.
     for root in 0..2 {
         let mut b = if rank == root {

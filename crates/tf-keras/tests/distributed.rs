@@ -70,6 +70,24 @@ fn two_workers_match_one_process_on_the_combined_batch() {
 }
 
 #[test]
+fn overlapped_gradient_buckets_match_one_process() {
+    // One bucket per weight (the all-reduce of each starts as soon as the backward pass
+    // produced it, in the traced step's graph), then a 100 KB first bucket followed by
+    // the rest: the same weights as one process.
+    for options in [
+        CollectiveOptions::default()
+            .first_bucket_bytes(1)
+            .bucket_bytes(1),
+        CollectiveOptions::default()
+            .first_bucket_bytes(100_000)
+            .bucket_bytes(1 << 20),
+    ] {
+        let out = spawn_workers(2, options, worker);
+        check_two_workers(&out);
+    }
+}
+
+#[test]
 fn two_eager_workers_match_one_process_on_the_combined_batch() {
     let out = spawn_workers(2, CollectiveOptions::default(), |s| {
         let (i, f, h, traced) = worker_mode(s, true);

@@ -337,6 +337,12 @@ pub struct OpDef {
     /// thread's state, e.g. a collective op reaching its replica's communicator): graph
     /// executors run a graph holding such an op in order on the calling thread.
     pub calling_thread: bool,
+    /// Executors that run a graph in order start this node as soon as its inputs are
+    /// ready, together with the pure nodes that only feed it, instead of at its place
+    /// in program order (a non-blocking collective started while the rest of the graph
+    /// computes). Program order stays the tie-break, so every process running the same
+    /// graph runs such nodes in the same order.
+    pub schedule_early: bool,
     /// Kernels registered at run time (extra devices, overrides); copy-on-write so that
     /// lookups on the hot path are one atomic load, no lock.
     extra: AtomicPtr<Vec<KernelEntry>>,
@@ -354,6 +360,7 @@ impl OpDef {
             cpu_kernel: None,
             stateful: false,
             calling_thread: false,
+            schedule_early: false,
             extra: AtomicPtr::new(std::ptr::null_mut()),
             id: AtomicU32::new(u32::MAX),
         }
@@ -376,6 +383,13 @@ impl OpDef {
     /// [`calling_thread`](OpDef::calling_thread)).
     pub const fn on_calling_thread(mut self) -> OpDef {
         self.calling_thread = true;
+        self
+    }
+
+    /// Asks in-order graph executors to run the op as early as its inputs allow (see
+    /// [`schedule_early`](OpDef::schedule_early)).
+    pub const fn scheduled_early(mut self) -> OpDef {
+        self.schedule_early = true;
         self
     }
 

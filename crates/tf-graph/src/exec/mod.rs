@@ -11,6 +11,13 @@
 //! same rayon pool (inter-op), so both levels share the pool's threads and 2 cores are
 //! never oversubscribed. Stateful nodes (random ops, variable reads and assignments,
 //! control flow) keep their program order in both modes.
+//!
+//! In order, a node whose op asks to be scheduled early
+//! ([`OpDef::schedule_early`](tf_core::op::OpDef::schedule_early): a non-blocking
+//! collective) runs as soon as its inputs are ready; everything else keeps program
+//! order (see [`early_order`]). Between nodes the
+//! executor calls [`tf_core::context::progress`], so asynchronous work started by such
+//! a node advances while the rest of the graph computes.
 
 mod parallel;
 
@@ -99,6 +106,9 @@ pub(crate) fn check_args(graph: &Graph, args: &[Tensor], what: &str) -> Result<(
 pub(crate) struct Plan {
     offsets: Vec<usize>,
     uses: Vec<u32>,
+    /// The order the in-order executor runs the nodes in when it is not program order
+    /// (the graph has nodes scheduled early).
+    order: Option<Vec<usize>>,
     /// Dependencies for the inter-op parallel executor: `None` when the graph has no
     /// independent heavy nodes to overlap (it then always runs in order).
     schedule: Option<parallel::Schedule>,
@@ -129,6 +139,7 @@ impl Plan {
         Plan {
             offsets,
             uses,
+            order: early_order(graph),
             schedule,
         }
     }
@@ -243,7 +254,69 @@ fn take_or_clone(
     }
 }
 
-/// Runs the nodes one after another on the calling thread.
+/// The order in which the in-order executor runs `graph`, or `None` for program order
+/// (no node is scheduled early, or the graph is not in topological order).
+///
+/// The *early* nodes are those whose op has
+/// [`schedule_early`](tf_core::op::OpDef::schedule_early) (such an op takes the values
+/// it needs directly, e.g. all the gradients of a bucket, so no other node has to move
+/// with it). The order is a topological sort that runs a ready early node before
+/// anything else and otherwise the ready node first in program order; so the other
+/// nodes keep their relative program order, and the order is the same in every process
+/// that runs the same graph (collectives stay matched).
+pub(crate) fn early_order(graph: &Graph) -> Option<Vec<usize>> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let n = graph.nodes.len();
+    let early: Vec<bool> = graph
+        .nodes
+        .iter()
+        .map(|node| matches!(&node.kind, NodeKind::Op(def) if def.schedule_early))
+        .collect();
+    if !early.contains(&true) {
+        return None;
+    }
+    let mut consumers: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut preds = vec![0u32; n];
+    for (id, node) in graph.nodes.iter().enumerate() {
+        let mut from: Vec<usize> = node.inputs.iter().map(|o| o.node).collect();
+        from.sort_unstable();
+        from.dedup();
+        for p in from {
+            if p >= id {
+                return None;
+            }
+            consumers[p].push(id);
+            preds[id] += 1;
+        }
+    }
+    let mut ready_early: BinaryHeap<Reverse<usize>> = BinaryHeap::new();
+    let mut ready: BinaryHeap<Reverse<usize>> = BinaryHeap::new();
+    for id in (0..n).filter(|&id| preds[id] == 0) {
+        if early[id] {
+            ready_early.push(Reverse(id));
+        } else {
+            ready.push(Reverse(id));
+        }
+    }
+    let mut order = Vec::with_capacity(n);
+    while let Some(Reverse(id)) = ready_early.pop().or_else(|| ready.pop()) {
+        order.push(id);
+        for &c in &consumers[id] {
+            preds[c] -= 1;
+            if preds[c] == 0 {
+                if early[c] {
+                    ready_early.push(Reverse(c));
+                } else {
+                    ready.push(Reverse(c));
+                }
+            }
+        }
+    }
+    (order.len() == n).then_some(order)
+}
+
+/// Runs the nodes one after another on the calling thread (in the plan's order).
 fn run_in_order(
     graph: &Graph,
     plan: &Plan,
@@ -254,7 +327,14 @@ fn run_in_order(
     let mut remaining = plan.uses.clone();
     let mut values: Vec<Option<Tensor>> = vec![None; remaining.len()];
     let mut inputs: Vec<Tensor> = Vec::with_capacity(8);
-    for (id, node) in graph.nodes.iter().enumerate() {
+    let program_order = 0..graph.nodes.len();
+    let order: &mut dyn Iterator<Item = usize> = match &plan.order {
+        Some(o) => &mut o.iter().copied(),
+        None => &mut program_order.into_iter(),
+    };
+    for id in order {
+        let node = &graph.nodes[id];
+        tf_core::context::progress();
         let t0 = profile.as_ref().map(|_| Instant::now());
         inputs.clear();
         for &Output { node: src, index } in &node.inputs {
@@ -283,4 +363,105 @@ fn run_in_order(
         p.total = start.elapsed();
     }
     Ok(results)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use crate::function::trace_graph;
+    use std::cell::Cell;
+    use std::rc::Rc;
+    use tf_core::op::{Arity, KernelContext, OpDef, TensorSpec};
+    use tf_core::{DType, DTypeSet, Tensor, ops};
+
+    fn same_spec(ctx: &tf_core::op::InferContext<'_>) -> tf_core::Result<tf_core::op::Specs> {
+        tf_core::op::spec1(ctx.dtype(0), ctx.shape(0))
+    }
+
+    fn identity(ctx: &KernelContext<'_>) -> tf_core::Result<Vec<Tensor>> {
+        Ok(vec![ctx.input(0).clone()])
+    }
+
+    /// Stands for a non-blocking collective's start.
+    static EARLY: OpDef = OpDef::new("TestEarlyIdentity", Arity::Fixed(1), same_spec)
+        .cpu(DTypeSet::ALL, identity)
+        .stateful()
+        .on_calling_thread()
+        .scheduled_early();
+
+    fn early(x: &Tensor) -> tf_core::Result<Tensor> {
+        tf_core::op::call1(&EARLY, std::slice::from_ref(x), &Default::default())
+    }
+
+    /// Types of the nodes in the order a profiled run executed them.
+    fn executed(g: &crate::graph::Graph, x: &Tensor) -> Vec<&'static str> {
+        let (_, p) = g.run_profiled(std::slice::from_ref(x)).unwrap();
+        p.nodes.iter().map(|(_, t, _)| *t).collect()
+    }
+
+    #[test]
+    fn early_nodes_run_as_soon_as_their_inputs_are_ready() {
+        let spec = TensorSpec::new(DType::F32, vec![Some(2), Some(3)]);
+        // Program order: h, g (a "gradient"), a chain of four, then the early node
+        // taking g and one taking the chain's end.
+        let g = trace_graph("overlap", std::slice::from_ref(&spec), false, &mut |a| {
+            let h = ops::tanh(&a[0])?;
+            let grad = ops::exp(&h)?;
+            let mut c = ops::sin(&h)?;
+            c = ops::cos(&c)?;
+            c = ops::sqrt(&ops::abs(&c)?)?;
+            let started = early(&grad)?;
+            let late = early(&c)?;
+            Ok(vec![c, started, late])
+        })
+        .unwrap();
+        let x = Tensor::from_vec(vec![0.1f32, 0.2, 0.3, 0.4, 0.5, 0.6], [2, 3]).unwrap();
+        let order = executed(&g, &x);
+        let pos = |t: &str| order.iter().position(|o| *o == t).unwrap();
+        let last = order
+            .iter()
+            .rposition(|o| *o == "TestEarlyIdentity")
+            .unwrap();
+        assert!(pos("Exp") < pos("TestEarlyIdentity"), "{order:?}");
+        assert!(pos("TestEarlyIdentity") < pos("Sin"), "{order:?}");
+        // The rest keeps program order; the second early node waits for its input.
+        assert!(
+            pos("Sin") < pos("Cos") && pos("Cos") < pos("Abs"),
+            "{order:?}"
+        );
+        assert!(pos("Sqrt") < last, "{order:?}");
+        // Same results as eager code.
+        let out = g.run(std::slice::from_ref(&x)).unwrap();
+        let want = ops::exp(&ops::tanh(&x).unwrap()).unwrap();
+        assert_eq!(
+            out[1].to_vec::<f32>().unwrap(),
+            want.to_vec::<f32>().unwrap()
+        );
+        // Without an early node the order is program order.
+        let plain = trace_graph("plain", std::slice::from_ref(&spec), false, &mut |a| {
+            Ok(vec![ops::sin(&ops::tanh(&a[0])?)?, ops::exp(&a[0])?])
+        })
+        .unwrap();
+        assert!(super::early_order(&plain).is_none());
+    }
+
+    #[test]
+    fn the_in_order_executor_calls_progress_hooks_between_nodes() {
+        let spec = TensorSpec::new(DType::F32, vec![Some(4)]);
+        let g = trace_graph("hooks", std::slice::from_ref(&spec), false, &mut |a| {
+            Ok(vec![ops::sin(&ops::cos(&early(&a[0])?)?)?])
+        })
+        .unwrap();
+        let calls = Rc::new(Cell::new(0usize));
+        let c = calls.clone();
+        let guard = tf_core::context::register_progress_hook(Rc::new(move || c.set(c.get() + 1)));
+        let x = Tensor::from_vec(vec![0.5f32; 4], [4]).unwrap();
+        g.run(std::slice::from_ref(&x)).unwrap();
+        assert!(calls.get() >= g.nodes.len(), "{} calls", calls.get());
+        drop(guard);
+        let before = calls.get();
+        g.run(std::slice::from_ref(&x)).unwrap();
+        assert_eq!(calls.get(), before);
+    }
 }

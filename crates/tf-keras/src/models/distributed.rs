@@ -3,11 +3,15 @@
 //! (`sum over workers of share * g`), and every worker applies the same update.
 //!
 //! By default the step runs as two traced tf-graph functions per argument signature,
-//! like the single-process traced step (see `traced`), split where the host collective
-//! goes: the *gradient* function (forward, loss, `tape.gradient`, and the loss-tracker
-//! and metric updates) returns the loss and the gradients; the all-reduce runs on the
-//! host between the two; the *apply* function takes the reduced gradients and runs the
-//! optimizer update. With `run_eagerly`, inside someone else's trace or tape, or when
+//! like the single-process traced step (see `traced`): the *gradient* function
+//! (forward, loss, `tape.gradient`, the gradient all-reduce, and the loss-tracker and
+//! metric updates) returns the loss and the reduced gradients; the *apply* function
+//! takes them and runs the optimizer update. The all-reduce is in the graph as
+//! bucketed start/wait ops ([`ReplicaContext::all_reduce_gradients`]): each bucket
+//! starts as soon as the backward pass produced its gradients (the last layers' first),
+//! so the reduction overlaps with the rest of the backward pass where the engine has
+//! non-blocking collectives (MPI). The logs are averaged over workers on the host after
+//! the call (one small all-reduce). With `run_eagerly`, inside someone else's trace or tape, or when
 //! tracing fails (reason logged once and kept in
 //! [`Compiled::trace_fallback`](super::Compiled::trace_fallback)), the step runs op by op.
 //!
@@ -23,16 +27,16 @@ use crate::callbacks::Logs;
 use std::rc::Rc;
 use tf_autodiff::GradientTape;
 use tf_core::{Error, Result, Tensor, Variable};
-use tf_distribute::{ReduceOp, ReplicaContext, Strategy};
+use tf_distribute::{ReduceOp, ReplicaContext, Strategy, get_replica_context};
 use tf_graph::{ConcreteFunction, Pipeline};
 
 mod replicas;
 
 /// The traced halves of one data-parallel step for one argument signature.
 pub(crate) struct DistStep {
-    /// Forward, loss, gradients (and metric updates when `with_metrics`). Outputs: the
-    /// loss, the predictions when `!with_metrics`, then one gradient per `true` in
-    /// `present`.
+    /// Forward, loss, gradients all-reduced over the replicas (and metric updates when
+    /// `with_metrics`). Outputs: the loss, the predictions when `!with_metrics`, then
+    /// one reduced gradient per `true` in `present`.
     gradients: ConcreteFunction,
     /// Whether `gradients` updates the metric states itself.
     with_metrics: bool,
@@ -78,6 +82,12 @@ impl Model {
             let loss = model.compute_loss(y, &preds, &masks, w.first())?;
             let grads = tape.gradient(&loss, &vars)?;
             drop(tape);
+            // `sum_r share_r * grads_r`, started bucket by bucket as the backward pass
+            // produces the gradients.
+            let grads = match get_replica_context() {
+                Some(replica) => replica.all_reduce_gradients(&grads)?,
+                None => grads,
+            };
             let mut out = vec![loss.clone()];
             if with_metrics {
                 model.update_metric_states(&loss, batch, y, &preds, &masks, w.first())?;
@@ -190,7 +200,7 @@ impl Model {
             .as_ref()
             .ok_or_else(|| not_compiled("train_step"))?;
         let eager = c.run_eagerly || c.trace_fallback.is_some() || tf_core::context::is_active();
-        if !eager && let Some(logs) = self.distributed_step_traced(strategy, b, scale)? {
+        if !eager && let Some(logs) = self.distributed_step_traced(strategy, b)? {
             return Ok(logs);
         }
         let local = self.distributed_step_eagerly(strategy, b, scale)?;
@@ -221,14 +231,14 @@ impl Model {
         self.metric_logs()
     }
 
-    /// The step through the two traced halves (traced on first use of a signature),
-    /// the logs averaged over workers in the gradients' all-reduce. `None` when tracing
-    /// fails: the step then runs eagerly from now on (nothing of this step has run).
+    /// The step through the two traced halves (traced on first use of a signature; the
+    /// gradients are weighted by the replica context's share), then the logs averaged
+    /// over workers. `None` when tracing fails: the step then runs eagerly from now on
+    /// (nothing of this step has run).
     fn distributed_step_traced(
         &mut self,
         strategy: &dyn Strategy,
         b: &Data,
-        scale: f32,
     ) -> Result<Option<Logs>> {
         let mut args: Vec<Tensor> = Vec::with_capacity(b.xs.len() + b.ys.len() + 1);
         args.extend(b.xs.iter().cloned());
@@ -269,8 +279,8 @@ impl Model {
             .ok_or_else(|| not_compiled("train_step"))?;
         let mut out = step.gradients.call(&args)?;
         let n_grads = step.present.iter().filter(|p| **p).count();
-        let grads = out.split_off(out.len().saturating_sub(n_grads));
-        let grads: Vec<Option<Tensor>> = grads.into_iter().map(Some).collect();
+        // Already reduced over the replicas inside the graph.
+        let reduced = out.split_off(out.len().saturating_sub(n_grads));
         let with_metrics = step.with_metrics;
         if !with_metrics {
             if out.is_empty() {
@@ -283,14 +293,6 @@ impl Model {
             let masks = super::traced::split_output_masks(&mut out, b.ys.len(), &step.mask_of)?;
             self.update_metric_states(&loss, b.len(), &b.ys, &out, &masks, b.sw.as_ref())?;
         }
-        // This worker's logs, averaged over workers with the gradients.
-        let local = self.metric_logs()?;
-        let workers = strategy.num_replicas_in_sync().max(1) as f64;
-        let mut values: Vec<f32> = local.iter().map(|(_, v)| (v / workers) as f32).collect();
-        let reduced = strategy
-            .group()
-            .all_reduce_gradients_with(&grads, scale, &mut values)?;
-        let reduced: Vec<Tensor> = reduced.into_iter().flatten().collect();
         if reduced.len() != n_grads {
             return Err(Error::precondition(
                 "Model::train_step",
@@ -303,6 +305,18 @@ impl Model {
             .and_then(|c| c.train_functions.distributed(&key))
             .ok_or_else(|| not_compiled("train_step"))?;
         step.apply.call(&reduced)?;
+        // This worker's logs, averaged over workers.
+        let local = self.metric_logs()?;
+        let workers = strategy.num_replicas_in_sync().max(1);
+        let mut values: Vec<f32> = local
+            .iter()
+            .map(|(_, v)| (v / workers as f64) as f32)
+            .collect();
+        if workers > 1 {
+            strategy
+                .group()
+                .all_reduce_f32(&mut values, ReduceOp::Sum)?;
+        }
         let mut logs = Logs::new();
         for ((name, _), v) in local.iter().zip(values) {
             logs.insert(name, f64::from(v));
@@ -329,8 +343,9 @@ pub(crate) fn no_gradients() -> Error {
 
 /// This worker's rows of the next global batch and its share of the batch, or `None`
 /// when the epoch ends for every worker: some worker has no batch left (or wants to
-/// stop), or the global batch has fewer rows than there are workers. (A worker's
-/// local replicas split its rows again; one without rows sits the step out.) One small
+/// stop), or the global batch has fewer rows than there are workers (with several
+/// workers: than replicas of all workers). A worker's local replicas split its rows
+/// again (with one worker, a replica without rows sits the step out). One small
 /// all-reduce agrees on that, so no worker waits in a collective the others skip.
 /// With `per_worker` the batches are already this worker's rows (FILE sharding).
 pub(crate) fn replica_batch(
@@ -346,9 +361,16 @@ pub(crate) fn replica_batch(
     };
     let size = strategy.num_workers();
     let rank = strategy.worker_index();
+    // With several workers, every local replica needs a row (its in-graph all-reduces
+    // meet the other workers'); a single worker's replicas without rows sit out.
+    let per_replica = if size > 1 {
+        strategy.num_local_replicas()
+    } else {
+        1
+    };
     let local = match next {
-        Some(d) if per_worker => (d.len() > 0).then_some(d),
-        Some(d) if d.len() >= size => {
+        Some(d) if per_worker => (d.len() >= per_replica).then_some(d),
+        Some(d) if d.len() >= size * per_replica => {
             let m = d.len();
             Some(d.slice(m * rank / size, m * (rank + 1) / size)?)
         }

@@ -4,15 +4,22 @@
 //!
 //! The worker's rows of the global batch are split again by rows between its local
 //! replicas (replica `r` of `n` gets rows `m*r/n .. m*(r+1)/n`). Each replica runs the
-//! gradient half of the step — the traced gradient function of `distributed` (forward,
-//! loss, `tape.gradient`, metric updates) or the same op by op with `run_eagerly` —
-//! under `tf_core::with_device(device_r)` and a [`ReplicaContext`] of its own (its
-//! share of the global batch, `replica_id_in_sync_group`). The replicas' gradients are
-//! summed on each variable's device, weighted by the replica's share of the worker's
-//! rows (`sum_r m_r/m * g_r`: the gradient of the mean loss over the worker's rows),
-//! all-reduced across workers when there are several (weighted by the worker's share,
-//! with the logs in the same collective), and applied once by the optimizer to the one
-//! set of variables (the traced apply function, or eagerly).
+//! gradient half of the step under `tf_core::with_device(device_r)` and a
+//! [`ReplicaContext`] of its own (its share of the global batch `share_r`,
+//! `replica_id_in_sync_group`), then the replicas' gradients are added on each
+//! variable's device and the optimizer applies them once to the one set of variables:
+//! - traced (the default): the gradient function of `distributed` (forward, loss,
+//!   `tape.gradient`, the in-graph gradient all-reduce, metric updates) returns
+//!   `sum over workers of share * g` for this replica's position; every worker runs
+//!   its local replicas in the same order, so replica `r`'s all-reduces meet the other
+//!   workers' replica `r`'s, and the sum over `r` is the global gradient. The logs are
+//!   averaged over workers afterwards (one small all-reduce), and the traced apply
+//!   function runs the update.
+//! - eager (`run_eagerly`, or when tracing fails): forward, loss and `tape.gradient` op
+//!   by op; the replicas' gradients are summed weighted by their share of the worker's
+//!   rows (`sum_r m_r/m * g_r`), then all-reduced across workers when there are
+//!   several (weighted by the worker's share, the logs in the same collective), and
+//!   applied eagerly.
 //!
 //! Non-trainable variables the step writes (batch normalization's moving statistics)
 //! follow TensorFlow's replica-local variables (`synchronization=ON_READ`,
@@ -26,7 +33,10 @@
 //! variables) needs no locking. Cross-replica collectives inside the step (synchronized
 //! `BatchNormalization`) would wait for replicas that have not started: they are
 //! refused with an error naming the limitation
-//! ([`ReplicaContext::check_collectives`]).
+//! ([`ReplicaContext::check_collectives`]). With several workers every local replica
+//! must run (the traced gradient all-reduces are matched by call order), so a global
+//! batch then needs a row per replica of every worker (see `replica_batch`); with one
+//! worker a replica without rows sits the step out.
 //!
 //! With one local replica, the step is `train_step_distributed` run under the
 //! replica's device scope (when the strategy names a device).
@@ -40,7 +50,7 @@ use crate::callbacks::Logs;
 use std::rc::Rc;
 use tf_autodiff::GradientTape;
 use tf_core::{Device, Error, Result, Tensor, Variable, ops, with_device};
-use tf_distribute::{ReplicaContext, Strategy};
+use tf_distribute::{ReduceOp, ReplicaContext, Strategy};
 
 /// Runs `f` under `device`'s scope when there is one.
 fn on_device<R>(device: Option<Device>, f: impl FnOnce() -> R) -> R {
@@ -120,27 +130,40 @@ impl Model {
             })?;
             drop(replica);
             state.record();
-            accumulate(&mut sum, grads, *weight, &vars)?;
+            // The traced gradient function already weighted its gradients by the
+            // replica's share of the global batch and summed them over the workers
+            // (the in-graph all-reduce): the replicas' results only add up.
+            accumulate(&mut sum, grads, if traced { 1.0 } else { *weight }, &vars)?;
         }
         state.finish()?;
         if !sum.is_empty() && sum.iter().all(Option::is_none) {
             return Err(no_gradients());
         }
-        // Across workers: the gradients weighted by the worker's share, the logs
-        // averaged in the same collective.
         let local = self.metric_logs()?;
         let workers = strategy.num_workers();
-        let (grads, values) = if workers > 1 {
-            let mut values: Vec<f32> = local
-                .iter()
-                .map(|(_, v)| (v / workers as f64) as f32)
-                .collect();
-            let g = strategy
+        let mut values: Vec<f32> = local
+            .iter()
+            .map(|(_, v)| (v / workers as f64) as f32)
+            .collect();
+        let grads = if workers <= 1 {
+            sum
+        } else if traced {
+            // The logs averaged over workers (the gradients are reduced already).
+            strategy
                 .group()
-                .all_reduce_gradients_with(&sum, scale, &mut values)?;
-            (g, values.into_iter().map(f64::from).collect::<Vec<_>>())
+                .all_reduce_f32(&mut values, ReduceOp::Sum)?;
+            sum
         } else {
-            (sum, local.iter().map(|(_, v)| v).collect())
+            // The worker's gradients weighted by its share of the global batch, the
+            // logs averaged in the same collective.
+            strategy
+                .group()
+                .all_reduce_gradients_with(&sum, scale, &mut values)?
+        };
+        let values: Vec<f64> = if workers <= 1 {
+            local.iter().map(|(_, v)| v).collect()
+        } else {
+            values.into_iter().map(f64::from).collect()
         };
         if traced {
             self.apply_replica_gradients_traced(&parts, &grads)?;
