@@ -2,7 +2,8 @@
 //! with the weights of one process trained on the combined batches (to 1e-5), for the
 //! digits MLP and for a model with synchronized batch normalization (weights and
 //! moving statistics; traced and eager steps), while plain batch normalization does
-//! not match (its statistics are per worker). Gradients go one bucket per weight, so
+//! not match (its statistics are per worker); and with two local replicas per worker
+//! (`with_local_devices`), traced and eager. Gradients go one bucket per weight, so
 //! several non-blocking all-reduces overlap the backward pass. Run by
 //! `cargo xtask ci` under `mpirun -np 2 --oversubscribe --allow-run-as-root --mca btl
 //! tcp,self --mca btl_tcp_if_include lo`; without `mpirun` it says it skipped. A plain
@@ -88,6 +89,33 @@ fn main() -> anyhow::Result<()> {
         println!(
             "mpi_fit: rank {rank} of 2: {what} BN (eager {eager}) vs one process on the \
              combined batches: max |diff| {d:.2e} (weights and moving statistics)"
+        );
+    }
+    // Two local replicas per worker (4 replicas in sync): traced (each local replica's
+    // in-graph all-reduce meets the other rank's same replica) and eager (local sum,
+    // then one host all-reduce). MPI is initialised once: the same strategy, unshared.
+    let strategy = Rc::try_unwrap(strategy)
+        .map_err(|_| anyhow::anyhow!("the strategy is still shared"))?
+        .with_local_devices(&[tf_core::Device::Cpu, tf_core::Device::Cpu]);
+    let strategy = Rc::new(strategy);
+    anyhow::ensure!(strategy.num_replicas_in_sync() == 4, "expected 4 replicas");
+    for eager in [false, true] {
+        let (initial, fin, _, traced) = worker_mode(strategy.clone(), eager);
+        anyhow::ensure!(
+            traced != eager,
+            "rank {rank}: traced step expected: {}",
+            !eager
+        );
+        let init0 = from_rank0(strategy.as_ref(), &initial)?;
+        let (want, _) = reference(&init0);
+        let d = max_diff(&fin, &want);
+        anyhow::ensure!(
+            d < 1e-5,
+            "rank {rank}: 2 local replicas (eager {eager}): max |diff| {d}"
+        );
+        println!(
+            "mpi_fit: rank {rank} of 2, 2 local replicas each (eager {eager}): weights \
+             match one process to {d:.2e}"
         );
     }
     Ok(())
