@@ -16,8 +16,8 @@
 //! [`Compiled::trace_fallback`](super::Compiled::trace_fallback)), the step runs op by op.
 //!
 //! A worker with several local replicas (`MirroredStrategy` over several devices) runs
-//! the gradient half once per replica under its device scope and sums the gradients
-//! before the all-reduce (see `replicas`).
+//! the gradient half once per replica, each under its device scope and replica
+//! context, adds the replicas' gradients and applies them once (see `replicas`).
 
 use super::Model;
 use super::data::Data;
