@@ -130,7 +130,11 @@ fn each_replica_runs_on_its_device_and_training_matches_one_process() {
         eprintln!("eager {run_eagerly}: matrix products on GPU 0 / 1: {ran:?} in {steps} steps");
         assert!(ran[0] >= steps * 8 && ran[1] >= steps * 8, "{ran:?}");
         assert_eq!(ran[0], ran[1], "the replicas ran different programs");
-        // The weights stayed on the host (one copy), and the result is one process's.
+        // The weights stayed on the host (one copy; the replicas read them through
+        // copies, their gradients were summed there), and the result is one process's.
+        for v in m.trainable_weights().unwrap() {
+            assert_eq!(v.value().device(), Device::Cpu, "{}", v.name());
+        }
         let (want, _) = reference(&init);
         let d = max_diff(&m.get_weights().unwrap(), &want);
         eprintln!("eager {run_eagerly}: max |diff| vs one process {d:.2e}");
