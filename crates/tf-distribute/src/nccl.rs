@@ -17,11 +17,15 @@
 //! NCCL refuses two ranks on one GPU ("Duplicate GPU detected"): give each rank its
 //! own device.
 
-use crate::communicator::{Communicator, Deadline, ReduceOp, finish_mean_f32, finish_mean_f64};
+use crate::communicator::{
+    Communicator, Deadline, PendingAllReduce, PendingWork, ReduceOp, finish_mean_f32,
+    finish_mean_f64,
+};
 use crate::error::{Error, Result};
 use cudarc::driver::{CudaContext, CudaStream};
 use cudarc::nccl::safe::{Comm, Id, NcclType, ReduceOp as NcclOp};
 use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -75,7 +79,7 @@ pub struct NcclCommunicator {
     stream: Arc<CudaStream>,
     /// `None` after a timeout (the communicator is then leaked, not destroyed).
     comm: Option<Comm>,
-    broken: RefCell<Option<String>>,
+    broken: Rc<RefCell<Option<String>>>,
 }
 
 impl NcclCommunicator {
@@ -127,16 +131,30 @@ impl NcclCommunicator {
             bootstrap,
             stream,
             comm: Some(comm),
-            broken: RefCell::new(None),
+            broken: Rc::new(RefCell::new(None)),
         })
     }
 
-    fn all_reduce<T: NcclType + cudarc::driver::DeviceRepr + Copy>(
+    fn all_reduce<T: NcclType + cudarc::driver::DeviceRepr + Copy + 'static>(
         &self,
         buf: &mut Vec<T>,
         op: ReduceOp,
         timeout: Duration,
     ) -> Result<()> {
+        if let Some(pending) = self.start::<T>(buf.as_slice(), op, timeout)? {
+            *buf = pending.finish_raw()?;
+        }
+        Ok(())
+    }
+
+    /// Copies `buf` to the device and enqueues the all-reduce on the stream; `None`
+    /// for an empty buffer (nothing to do).
+    fn start<T: NcclType + cudarc::driver::DeviceRepr + Copy + 'static>(
+        &self,
+        buf: &[T],
+        op: ReduceOp,
+        timeout: Duration,
+    ) -> Result<Option<NcclPending<T>>> {
         if let Some(reason) = &*self.broken.borrow() {
             return Err(Error::Aborted {
                 op: "all_reduce",
@@ -149,12 +167,12 @@ impl NcclCommunicator {
             .as_ref()
             .ok_or_else(|| nccl_err("the communicator is gone"))?;
         if buf.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let deadline = Deadline::new(timeout);
         let mut dev = self
             .stream
-            .clone_htod(buf.as_slice())
+            .clone_htod(buf)
             .map_err(|e| nccl_err(format!("copy to device: {e:?}")))?;
         let nop = match op {
             ReduceOp::Sum | ReduceOp::Mean => NcclOp::Sum,
@@ -167,31 +185,87 @@ impl NcclCommunicator {
             .stream
             .record_event(None)
             .map_err(|e| nccl_err(format!("record event: {e:?}")))?;
-        while !event.is_complete() {
-            if deadline.expired() {
+        Ok(Some(NcclPending {
+            stream: self.stream.clone(),
+            dev: Some(dev),
+            event,
+            deadline,
+            op,
+            rank: self.bootstrap.rank(),
+            size: self.bootstrap.size(),
+            broken: self.broken.clone(),
+        }))
+    }
+}
+
+/// An all-reduce enqueued on the communicator's stream: the device runs it while the
+/// host goes on; its event says when it is done.
+struct NcclPending<T: cudarc::driver::DeviceRepr> {
+    stream: Arc<CudaStream>,
+    /// `None` once copied back (or leaked after a timeout).
+    dev: Option<cudarc::driver::CudaSlice<T>>,
+    event: cudarc::driver::CudaEvent,
+    deadline: Deadline,
+    op: ReduceOp,
+    rank: usize,
+    size: usize,
+    broken: Rc<RefCell<Option<String>>>,
+}
+
+impl<T: cudarc::driver::DeviceRepr + Copy> NcclPending<T> {
+    /// Waits for the event against the deadline and copies the sums back (the mean's
+    /// division is the caller's).
+    fn finish_raw(mut self) -> Result<Vec<T>> {
+        while !self.event.is_complete() {
+            if self.deadline.expired() {
                 let detail = format!(
                     "the all-reduce did not complete: not every rank of {} joined",
-                    self.bootstrap.size()
+                    self.size
                 );
                 *self.broken.borrow_mut() = Some(detail.clone());
                 // The device buffer is in use by a kernel that may never finish.
-                std::mem::forget(dev);
+                std::mem::forget(self.dev.take());
                 return Err(Error::DeadlineExceeded {
                     op: "all_reduce",
                     backend: "nccl",
-                    rank: self.bootstrap.rank(),
-                    size: self.bootstrap.size(),
-                    after: deadline.timeout(),
+                    rank: self.rank,
+                    size: self.size,
+                    after: self.deadline.timeout(),
                     detail,
                 });
             }
             std::thread::yield_now();
         }
-        *buf = self
-            .stream
+        let dev = self
+            .dev
+            .take()
+            .ok_or_else(|| nccl_err("a started all-reduce lost its buffer"))?;
+        self.stream
             .clone_dtoh(&dev)
-            .map_err(|e| nccl_err(format!("copy to host: {e:?}")))?;
-        Ok(())
+            .map_err(|e| nccl_err(format!("copy to host: {e:?}")))
+    }
+}
+
+impl<T: cudarc::driver::DeviceRepr> Drop for NcclPending<T> {
+    fn drop(&mut self) {
+        // Not waited for and maybe still running: never free a buffer a kernel uses.
+        if let Some(dev) = self.dev.take()
+            && !self.event.is_complete()
+        {
+            std::mem::forget(dev);
+        }
+    }
+}
+
+impl PendingWork for NcclPending<f32> {
+    fn progress(&mut self) -> bool {
+        self.event.is_complete()
+    }
+    fn finish(self: Box<Self>) -> Result<Vec<f32>> {
+        let (op, size) = (self.op, self.size);
+        let mut out = (*self).finish_raw()?;
+        finish_mean_f32(&mut out, op, size);
+        Ok(out)
     }
 }
 
@@ -225,6 +299,19 @@ impl Communicator for NcclCommunicator {
         self.all_reduce(buf, op, timeout)?;
         finish_mean_f64(buf, op, self.size());
         Ok(())
+    }
+    /// Enqueued on the device's stream (`ncclAllReduce` is asynchronous): the host goes
+    /// on while the GPU and the network reduce; the wait polls the stream's event.
+    fn start_all_reduce_f32(
+        &self,
+        buf: Vec<f32>,
+        op: ReduceOp,
+        timeout: Duration,
+    ) -> Result<PendingAllReduce> {
+        Ok(match self.start::<f32>(&buf, op, timeout)? {
+            Some(p) => PendingAllReduce::running(Box::new(p)),
+            None => PendingAllReduce::ready(buf),
+        })
     }
     fn broadcast_bytes(&self, buf: &mut Vec<u8>, root: usize, timeout: Duration) -> Result<()> {
         self.bootstrap.broadcast_bytes(buf, root, timeout)

@@ -106,6 +106,42 @@ fn exercise(comm: &NcclCommunicator) {
     // Empty buffers are no-ops.
     let mut e: Vec<f32> = Vec::new();
     comm.all_reduce_f32(&mut e, ReduceOp::Sum, TIMEOUT).unwrap();
+    // Started all-reduces (enqueued on the stream): two in flight, waited in reverse
+    // order; an empty one is ready at once.
+    let mut first = comm
+        .start_all_reduce_f32(vec![rank as f32 + 1.0; 1000], ReduceOp::Sum, TIMEOUT)
+        .unwrap();
+    let second = comm
+        .start_all_reduce_f32(vec![2.0 * rank as f32; 10], ReduceOp::Mean, TIMEOUT)
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    while !first.progress() {
+        assert!(
+            t0.elapsed() < TIMEOUT,
+            "a started all-reduce never completed"
+        );
+    }
+    let want_mean = (0..size).map(|r| 2.0 * r as f32).sum::<f32>() / size as f32;
+    assert!(
+        second
+            .wait()
+            .unwrap()
+            .iter()
+            .all(|v| (v - want_mean).abs() < 1e-5)
+    );
+    let want_sum: f32 = (0..size).map(|r| r as f32 + 1.0).sum();
+    assert!(
+        first
+            .wait()
+            .unwrap()
+            .iter()
+            .all(|v| (v - want_sum).abs() < 1e-5)
+    );
+    let mut empty = comm
+        .start_all_reduce_f32(Vec::new(), ReduceOp::Sum, TIMEOUT)
+        .unwrap();
+    assert!(empty.progress());
+    assert!(empty.wait().unwrap().is_empty());
     // Host-byte collectives go over the bootstrap communicator.
     let mut b = if rank == 0 {
         b"from rank 0".to_vec()

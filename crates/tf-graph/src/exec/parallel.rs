@@ -54,7 +54,7 @@ pub(crate) struct Schedule {
     preds: Vec<u32>,
 }
 
-pub(super) fn is_stateful(node: &Node) -> bool {
+fn is_stateful(node: &Node) -> bool {
     match &node.kind {
         NodeKind::Op(def) => def.stateful,
         NodeKind::ReadVariable { .. }
