@@ -24,7 +24,7 @@ pack)
     rm -f .gpu/bin/*
     msgs=$(mktemp)
     cargo test --release -p tf-core -p tf-keras --features cuda \
-        --test cuda --test cuda_absent --test placement --test cuda_gradients --test cuda_coverage \
+        --test cuda --test cuda_absent --test placement --test cuda_gradients --test cuda_coverage --test mirrored_gpu \
         --no-run --message-format=json >"$msgs"
     cargo test --release -p tf-distribute --features nccl --test nccl --no-run --message-format=json >>"$msgs"
     cargo build --release -p tf-keras --features cuda --example train_digits --message-format=json >>"$msgs"
