@@ -57,11 +57,27 @@ pub static COLLECTIVE_REDUCE_WAIT: OpDef = OpDef::new(WAIT, Arity::Fixed(1), inf
     .stateful()
     .on_calling_thread();
 
-/// Registers both ops (once per process; [`ReplicaContext::enter`] does it).
+/// `ReplicaShare`: this replica's share of the global batch, read from the thread's
+/// [`ReplicaContext`] when the op runs (a float32 scalar; stateful, so a traced step
+/// reused with another share never sees a folded constant). With one worker and several
+/// local replicas, [`ReplicaContext::all_reduce_gradients`] scales the gradients by it
+/// on their device instead of a host round trip.
+pub static REPLICA_SHARE: OpDef = OpDef::new(SHARE, Arity::Fixed(0), infer_share)
+    .cpu(DTypeSet::ALL, share_kernel)
+    .stateful()
+    .on_calling_thread();
+
+const SHARE: &str = "ReplicaShare";
+
+/// Registers the three ops (once per process; [`ReplicaContext::enter`] does it).
 pub fn ensure_registered() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        for def in [&COLLECTIVE_REDUCE_START, &COLLECTIVE_REDUCE_WAIT] {
+        for def in [
+            &COLLECTIVE_REDUCE_START,
+            &COLLECTIVE_REDUCE_WAIT,
+            &REPLICA_SHARE,
+        ] {
             // Only fails when another op took the name; the static still gets an id.
             if let Err(e) = register_static_op(def) {
                 tracing::warn!(target: "tf_distribute", "{e}");
@@ -95,6 +111,29 @@ fn infer_start(ctx: &InferContext<'_>) -> Result<Specs> {
         ctx.check_dtype(i, FLOATS)?;
     }
     spec1(DType::I64, PartialShape::scalar())
+}
+
+fn infer_share(_ctx: &InferContext<'_>) -> Result<Specs> {
+    spec1(DType::F32, PartialShape::scalar())
+}
+
+fn share_kernel(_ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
+    let replica = get_replica_context().ok_or_else(|| {
+        Error::precondition(
+            SHARE,
+            "no replica context on this thread: the op runs inside a distributed step",
+        )
+    })?;
+    Ok(vec![Tensor::from_host_vec(
+        vec![replica.share() as f32],
+        Vec::new(),
+    )?])
+}
+
+/// This replica's share, as an op (see [`REPLICA_SHARE`]).
+fn replica_share() -> Result<Tensor> {
+    ensure_registered();
+    call1(&REPLICA_SHARE, &[], &Attrs::new())
 }
 
 fn infer_wait(ctx: &InferContext<'_>) -> Result<Specs> {
@@ -226,13 +265,35 @@ impl ReplicaContext {
     /// `bucket_bytes`), gradients in reverse order. Float gradients of any width are
     /// reduced in float32 and cast back; `None` stays `None` (every replica must have
     /// the same gradients present, with the same shapes). With one replica the
-    /// gradients are returned unchanged.
+    /// gradients are returned unchanged; with one worker (several local replicas) they
+    /// are only scaled by the share (the `ReplicaShare` op), on their device, and the
+    /// caller adds the local replicas' results.
     ///
     /// Errors: non-float gradients, and (when the ops run) the communicator's errors.
     pub fn all_reduce_gradients(&self, grads: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
         let n = self.num_replicas_in_sync();
         if n <= 1 {
             return Ok(grads.to_vec());
+        }
+        if self.strategy().num_workers() <= 1 {
+            // Only local replicas (one worker): nothing to exchange, only the share to
+            // apply, on the gradients' device.
+            let share = replica_share()?;
+            return grads
+                .iter()
+                .map(|g| {
+                    g.as_ref()
+                        .map(|g| {
+                            let s = if g.dtype() == DType::F32 {
+                                share.clone()
+                            } else {
+                                ops::cast(&share, g.dtype())?
+                            };
+                            ops::mul(g, &s)
+                        })
+                        .transpose()
+                })
+                .collect();
         }
         let mut present: Vec<(usize, &Tensor)> = Vec::new();
         for (i, g) in grads.iter().enumerate() {

@@ -231,3 +231,65 @@ fn one_replica_returns_the_gradients_and_bad_calls_are_errors() {
     });
     assert!(errs[0].contains("ticket 42"), "{}", errs[0]);
 }
+
+#[test]
+fn local_replicas_of_one_worker_scale_by_the_share_read_when_the_graph_runs() {
+    let s: std::rc::Rc<dyn tf_distribute::Strategy> = std::rc::Rc::new(
+        tf_distribute::MirroredStrategy::with_replicas(&[
+            tf_core::Device::Cpu,
+            tf_core::Device::Cpu,
+        ])
+        .unwrap(),
+    );
+    let guard = ReplicaContext::enter_local(s, 1).unwrap();
+    let spec = tf_core::op::TensorSpec::new(DType::F32, vec![Some(2), Some(2)]);
+    let f = ConcreteFunction::trace(
+        "local",
+        std::slice::from_ref(&spec),
+        false,
+        &Pipeline::default(),
+        &mut |a| {
+            let grads = vec![
+                Some(ops::tanh(&a[0])?),
+                None,
+                Some(ops::cast(&a[0], DType::F64)?),
+            ];
+            Ok(get_context()
+                .all_reduce_gradients(&grads)?
+                .into_iter()
+                .flatten()
+                .collect())
+        },
+    )
+    .unwrap();
+    // No all-reduce ops: nothing to exchange with one worker.
+    let types: Vec<&str> = f
+        .graph()
+        .nodes()
+        .iter()
+        .map(|n| n.kind.type_name())
+        .collect();
+    assert!(!types.contains(&"CollectiveReduceStart"), "{types:?}");
+    let x = Tensor::from_vec(vec![0.5f32, -1.0, 2.0, 0.25], [2, 2]).unwrap();
+    for share in [0.25, 0.75] {
+        guard.context().set_share(share).unwrap();
+        let out = f.call(std::slice::from_ref(&x)).unwrap();
+        let t = ops::tanh(&x).unwrap().to_vec::<f32>().unwrap();
+        let got = out[0].to_vec::<f32>().unwrap();
+        for (g, w) in got.iter().zip(&t) {
+            assert!(
+                (g - *w * share as f32).abs() < 1e-6,
+                "share {share}: {got:?}"
+            );
+        }
+        assert_eq!(out[1].dtype(), DType::F64);
+        let got = out[1].to_vec::<f64>().unwrap();
+        let want: Vec<f64> = x
+            .to_vec::<f32>()
+            .unwrap()
+            .iter()
+            .map(|v| f64::from(*v) * share)
+            .collect();
+        assert_eq!(got, want);
+    }
+}
