@@ -210,21 +210,28 @@ fn wait_kernel(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
     Ok(vec![Tensor::from_host_vec(v, vec![n])?])
 }
 
-/// Appends `x` (any float dtype) times `scale` to `out` in float32.
+/// Appends `x` (any float dtype, on the host: the kernel is the CPU's) times `scale`
+/// to `out` in float32, reading the tensor's buffer in place when it is contiguous.
 fn append_f32(out: &mut Vec<f32>, x: &Tensor, scale: f32) -> Result<()> {
-    let s = |v: f32| v * scale;
     match x.dtype() {
-        DType::F32 => out.extend(x.to_vec::<f32>()?.into_iter().map(s)),
-        DType::F64 => out.extend(x.to_vec::<f64>()?.into_iter().map(|v| s(v as f32))),
+        DType::F32 => {
+            let v = x.host_data::<f32>()?;
+            if scale == 1.0 {
+                out.extend_from_slice(&v);
+            } else {
+                out.extend(v.iter().map(|&a| a * scale));
+            }
+        }
+        DType::F64 => out.extend(x.host_data::<f64>()?.iter().map(|&a| a as f32 * scale)),
         DType::F16 => out.extend(
-            x.to_vec::<tf_core::f16>()?
-                .into_iter()
-                .map(|v| s(v.to_f32())),
+            x.host_data::<tf_core::f16>()?
+                .iter()
+                .map(|a| a.to_f32() * scale),
         ),
         DType::BF16 => out.extend(
-            x.to_vec::<tf_core::bf16>()?
-                .into_iter()
-                .map(|v| s(v.to_f32())),
+            x.host_data::<tf_core::bf16>()?
+                .iter()
+                .map(|a| a.to_f32() * scale),
         ),
         other => {
             return Err(Error::invalid(

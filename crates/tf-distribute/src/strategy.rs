@@ -127,11 +127,20 @@ pub struct MirroredStrategy {
 }
 
 impl MirroredStrategy {
-    /// The strategy on the default device (the CPU). Unlike TensorFlow's
-    /// `MirroredStrategy()`, which takes every visible GPU, name GPUs explicitly with
-    /// [`with_devices`](Self::with_devices).
+    /// The strategy on every visible GPU (one replica each), or on the CPU when there
+    /// is none — TensorFlow's `MirroredStrategy()` (GPUs are those
+    /// [`tf_core::list_physical_devices`] reports: the `cuda` feature with a driver
+    /// and a GPU, or another registered backend).
     pub fn new() -> Result<MirroredStrategy> {
-        MirroredStrategy::with_devices(&[Device::Cpu])
+        let gpus: Vec<Device> = tf_core::list_physical_devices(Some("GPU"))
+            .into_iter()
+            .map(|d| d.device)
+            .collect();
+        if gpus.is_empty() {
+            MirroredStrategy::with_devices(&[Device::Cpu])
+        } else {
+            MirroredStrategy::with_devices(&gpus)
+        }
     }
 
     /// One replica per device of `devices` (`[Device::Cuda(0), Device::Cuda(1)]`,
@@ -303,6 +312,9 @@ mod tests {
 
     #[test]
     fn mirrored_one_device() {
+        if !tf_core::list_physical_devices(Some("GPU")).is_empty() {
+            return; // new() takes the GPUs (see tf-keras tests/mirrored_devices.rs)
+        }
         let s = MirroredStrategy::new().unwrap();
         assert_eq!(s.num_replicas_in_sync(), 1);
         assert!(s.is_chief());

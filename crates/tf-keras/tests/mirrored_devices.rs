@@ -111,6 +111,11 @@ fn each_replica_runs_on_its_device_and_training_matches_one_process() {
     tf_core::ops::MATMUL.register_kernel(DeviceKind::Cuda, f32s, fake_gpu_kernel);
     tf_core::ops::FUSED_MATMUL.register_kernel(DeviceKind::Cuda, f32s, fake_gpu_kernel);
     assert_eq!(tf_core::list_physical_devices(Some("GPU")).len(), 2);
+    // As TensorFlow's `MirroredStrategy()`: every visible GPU.
+    assert_eq!(
+        MirroredStrategy::new().unwrap().devices(),
+        [Device::Cuda(0), Device::Cuda(1)]
+    );
 
     for run_eagerly in [false, true] {
         let strategy: Rc<dyn Strategy> =
