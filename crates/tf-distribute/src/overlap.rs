@@ -1,32 +1,38 @@
 //! The gradient all-reduce overlapped with the backward pass.
 //!
 //! [`ReplicaContext::all_reduce_gradients`] reduces a step's gradients as ops: the
-//! gradients are packed into buckets in reverse order (the last layers' gradients, which
-//! the backward pass produces first, go first; the first bucket is small, as in
-//! PyTorch DDP), and each bucket is one `CollectiveReduceStart` op (it starts a
-//! non-blocking all-reduce and returns a ticket) and one `CollectiveReduceWait` op (it
-//! waits and returns the reduced values). The start op is
+//! gradients are grouped into buckets in reverse order (the last layers' gradients,
+//! which the backward pass produces first, go first; the first bucket is small, as in
+//! PyTorch DDP), and each bucket is one `CollectiveReduceStart` op (it takes the
+//! bucket's gradients, packs them in float32 and starts a non-blocking all-reduce,
+//! returning a ticket) and one `CollectiveReduceWait` op (it waits and returns the
+//! reduced values, which ordinary ops split back into gradients). The start op is
 //! [scheduled early](tf_core::op::OpDef::schedule_early): when the step is traced into a
-//! tf-graph function, the executor runs each start, with the packing that feeds it, as
-//! soon as the bucket's last gradient exists, and the waits stay at the end, so the
-//! reduction of the last layers' gradients runs while the backward pass computes the
-//! first layers'. Between nodes the executor calls the replica's progress hook, which
-//! advances the started all-reduces (MPI's non-blocking collectives move only inside
-//! MPI calls).
+//! tf-graph function, the executor runs each start as soon as the bucket's last
+//! gradient exists, and the waits stay at the end, so the reduction of the last layers'
+//! gradients runs while the backward pass computes the first layers'. Between nodes the
+//! executor calls the replica's progress hook, which advances the started all-reduces
+//! (MPI's non-blocking collectives move only inside MPI calls). The last bucket (the
+//! first layers' gradients, produced last) has nothing left to overlap with: its start
+//! only packs (`defer`), and its wait runs the engine's blocking all-reduce, which MPI
+//! runs faster than the non-blocking one; a model whose gradients fit one bucket gets
+//! exactly the blocking all-reduce after the backward pass.
 //!
-//! Where an engine has no non-blocking all-reduce (the default
-//! [`Communicator::start_all_reduce_f32`](crate::Communicator::start_all_reduce_f32):
-//! the in-process [`LocalGroup`](crate::LocalGroup), NCCL for now) the start blocks, and
-//! the result is the same as the host-side [`CollectiveGroup::all_reduce_gradients`](
-//! crate::CollectiveGroup::all_reduce_gradients) at the same place in the step.
+//! Engines: MPI (`MPI_Iallreduce`), NCCL (enqueued on the device's stream) start for
+//! real; the in-process [`LocalGroup`](crate::LocalGroup) and [`SingleProcess`](
+//! crate::SingleProcess) run the default
+//! [`Communicator::start_all_reduce_f32`](crate::Communicator::start_all_reduce_f32),
+//! blocking at the start: the result is the same as the host-side
+//! [`CollectiveGroup::all_reduce_gradients`](crate::CollectiveGroup::all_reduce_gradients)
+//! at the same place in the step.
 //!
-//! Both ops are stateful and pinned to the calling thread (they reach the thread's
+//! All three ops are stateful and pinned to the calling thread (they reach the thread's
 //! [`ReplicaContext`], where started all-reduces wait under their ticket); a graph holding
 //! them runs in order, the same order in every process, so collectives stay matched. They
 //! have no gradient.
 
 use crate::bucket::plan_buckets_with_first;
-use crate::communicator::ReduceOp;
+use crate::communicator::{PendingAllReduce, ReduceOp};
 use crate::replica::{ReplicaContext, get_replica_context};
 use std::sync::Once;
 use tf_core::op::{
@@ -43,7 +49,10 @@ const WAIT: &str = "CollectiveReduceWait";
 /// (one or more float tensors of any width and shape, flattened and concatenated in
 /// float32), multiplied first by this replica's share of the global batch when
 /// `scale_by_share` is true; returns the int64 scalar ticket that
-/// `CollectiveReduceWait` takes.
+/// `CollectiveReduceWait` takes. With `defer` true the all-reduce is only packed here
+/// and runs in the wait, with the engine's blocking all-reduce: for the last bucket,
+/// which nothing is left to overlap with (MPI's blocking all-reduce is faster than its
+/// non-blocking one).
 pub static COLLECTIVE_REDUCE_START: OpDef = OpDef::new(START, Arity::AtLeast(1), infer_start)
     .cpu(FLOATS, start_kernel)
     .stateful()
@@ -179,7 +188,11 @@ fn start_kernel(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
     for x in ctx.inputs {
         append_f32(&mut v, x, scale)?;
     }
-    let pending = replica.group().start_all_reduce_f32(v, ReduceOp::Sum)?;
+    let pending = if ctx.attrs.bool("defer").unwrap_or(false) {
+        PendingAllReduce::deferred(v, ReduceOp::Sum)
+    } else {
+        replica.group().start_all_reduce_f32(v, ReduceOp::Sum)?
+    };
     let ticket = replica.add_pending(pending);
     Ok(vec![Tensor::from_host_vec(vec![ticket], Vec::new())?])
 }
@@ -243,12 +256,14 @@ fn append_f32(out: &mut Vec<f32>, x: &Tensor, scale: f32) -> Result<()> {
     Ok(())
 }
 
-/// Starts the all-reduce of `grads` (packed in float32) over `group_size` replicas.
-fn start(grads: &[Tensor], group_size: usize, scale_by_share: bool) -> Result<Tensor> {
+/// Starts (or, with `defer`, packs for the wait) the all-reduce of `grads` (packed in
+/// float32) over `group_size` replicas.
+fn start(grads: &[Tensor], group_size: usize, scale_by_share: bool, defer: bool) -> Result<Tensor> {
     ensure_registered();
     let attrs = Attrs::new()
         .with("group_size", group_size)
-        .with("scale_by_share", scale_by_share);
+        .with("scale_by_share", scale_by_share)
+        .with("defer", defer);
     call1(&COLLECTIVE_REDUCE_START, grads, &attrs)
 }
 
@@ -278,15 +293,45 @@ impl ReplicaContext {
     ///
     /// Errors: non-float gradients, and (when the ops run) the communicator's errors.
     pub fn all_reduce_gradients(&self, grads: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
+        Ok(self.reduce_buckets(grads, true)?.0)
+    }
+
+    /// [`all_reduce_gradients`](Self::all_reduce_gradients) for every bucket but the
+    /// last, which the caller reduces on the host after the step's graph, fused with
+    /// other values (a training step's logs): the gradients of the last bucket come back
+    /// as this replica's own, unscaled, with `true` at their index in the returned mask;
+    /// reduce them with [`CollectiveGroup::all_reduce_gradients_with`](
+    /// crate::CollectiveGroup::all_reduce_gradients_with) at this replica's
+    /// [`share`](Self::share) (every replica must). The last bucket (the first layers'
+    /// gradients, produced last) has nothing left to overlap with, so this costs no
+    /// overlap and saves a collective. The mask is all `false` when nothing is left
+    /// for the host (one replica, or one worker).
+    ///
+    /// Errors: as [`all_reduce_gradients`](Self::all_reduce_gradients).
+    pub fn all_reduce_gradients_but_last(
+        &self,
+        grads: &[Option<Tensor>],
+    ) -> Result<(Vec<Option<Tensor>>, Vec<bool>)> {
+        self.reduce_buckets(grads, false)
+    }
+
+    /// The buckets of both: with `last_in_graph` false the last bucket is left to the
+    /// host (see [`all_reduce_gradients_but_last`](Self::all_reduce_gradients_but_last)).
+    fn reduce_buckets(
+        &self,
+        grads: &[Option<Tensor>],
+        last_in_graph: bool,
+    ) -> Result<(Vec<Option<Tensor>>, Vec<bool>)> {
+        let mut on_host = vec![false; grads.len()];
         let n = self.num_replicas_in_sync();
         if n <= 1 {
-            return Ok(grads.to_vec());
+            return Ok((grads.to_vec(), on_host));
         }
         if self.strategy().num_workers() <= 1 {
             // Only local replicas (one worker): nothing to exchange, only the share to
             // apply, on the gradients' device.
             let share = replica_share()?;
-            return grads
+            let scaled = grads
                 .iter()
                 .map(|g| {
                     g.as_ref()
@@ -300,7 +345,8 @@ impl ReplicaContext {
                         })
                         .transpose()
                 })
-                .collect();
+                .collect::<Result<_>>()?;
+            return Ok((scaled, on_host));
         }
         let mut present: Vec<(usize, &Tensor)> = Vec::new();
         for (i, g) in grads.iter().enumerate() {
@@ -320,17 +366,29 @@ impl ReplicaContext {
         let options = self.group().options();
         let buckets =
             plan_buckets_with_first(&sizes, options.first_bucket_bytes, options.bucket_bytes);
+        let mut out: Vec<Option<Tensor>> = vec![None; grads.len()];
+        let mut buckets = buckets;
+        if !last_in_graph && let Some(range) = buckets.pop() {
+            for (i, g) in present.get(range).unwrap_or_default() {
+                if let (Some(slot), Some(h)) = (out.get_mut(*i), on_host.get_mut(*i)) {
+                    *slot = Some((*g).clone());
+                    *h = true;
+                }
+            }
+        }
         let mut tickets = Vec::with_capacity(buckets.len());
-        for range in &buckets {
+        let last = buckets.len().saturating_sub(1);
+        for (b, range) in buckets.iter().enumerate() {
             let members: Vec<Tensor> = present
                 .get(range.clone())
                 .unwrap_or_default()
                 .iter()
                 .map(|(_, g)| (*g).clone())
                 .collect();
-            tickets.push(start(&members, n, true)?);
+            // The last bucket holds the first layers' gradients, the backward pass's
+            // last: nothing is left to overlap it with, so it runs blocking in its wait.
+            tickets.push(start(&members, n, true, last_in_graph && b == last)?);
         }
-        let mut out: Vec<Option<Tensor>> = vec![None; grads.len()];
         for (range, ticket) in buckets.iter().zip(&tickets) {
             let members = present.get(range.clone()).unwrap_or_default();
             let counts: Vec<usize> = members.iter().map(|(_, g)| g.num_elements()).collect();
@@ -356,6 +414,6 @@ impl ReplicaContext {
                 }
             }
         }
-        Ok(out)
+        Ok((out, on_host))
     }
 }

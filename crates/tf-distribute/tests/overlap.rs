@@ -293,3 +293,55 @@ fn local_replicas_of_one_worker_scale_by_the_share_read_when_the_graph_runs() {
         assert_eq!(got, want);
     }
 }
+
+#[test]
+fn the_last_bucket_can_be_left_to_the_host_with_extra_values() {
+    let shares = [0.25, 0.75];
+    let out = replicas_with(2, one_per_bucket(), move |r| {
+        let rank = r.replica_id_in_sync_group();
+        r.set_share(shares[rank]).unwrap();
+        let grads = grads_of(rank);
+        let (mut reduced, on_host) = r.all_reduce_gradients_but_last(&grads).unwrap();
+        // Reverse order, one gradient per bucket: the last bucket is gradient 0.
+        assert_eq!(on_host, [true, false, false, false]);
+        assert_eq!(
+            host(&reduced[0]),
+            host(&grads[0]),
+            "left as this replica's own"
+        );
+        let host_part: Vec<Option<Tensor>> = reduced
+            .iter()
+            .zip(&on_host)
+            .map(|(g, &h)| if h { g.clone() } else { None })
+            .collect();
+        let mut extra = [rank as f32 + 1.0];
+        let done = r
+            .group()
+            .all_reduce_gradients_with(&host_part, shares[rank] as f32, &mut extra)
+            .unwrap();
+        reduced[0] = done[0].clone();
+        (reduced.iter().map(host).collect::<Vec<_>>(), extra[0])
+    });
+    let (g0, g1) = (grads_of(0), grads_of(1));
+    for (values, extra) in &out {
+        assert_eq!(*extra, 3.0);
+        for (i, v) in values.iter().enumerate() {
+            let want = host(&g0[i]).map(|a| {
+                let b = host(&g1[i]).unwrap();
+                a.iter()
+                    .zip(&b)
+                    .map(|(a, b)| shares[0] * a + shares[1] * b)
+                    .collect::<Vec<_>>()
+            });
+            match (v, want) {
+                (None, None) => {}
+                (Some(v), Some(w)) => {
+                    for (x, y) in v.iter().zip(&w) {
+                        assert!((x - y).abs() < 1e-5, "gradient {i}: {v:?} vs {w:?}");
+                    }
+                }
+                other => panic!("gradient {i}: {other:?}"),
+            }
+        }
+    }
+}

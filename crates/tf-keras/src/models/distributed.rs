@@ -7,11 +7,14 @@
 //! (forward, loss, `tape.gradient`, the gradient all-reduce, and the loss-tracker and
 //! metric updates) returns the loss and the reduced gradients; the *apply* function
 //! takes them and runs the optimizer update. The all-reduce is in the graph as
-//! bucketed start/wait ops ([`ReplicaContext::all_reduce_gradients`]): each bucket
-//! starts as soon as the backward pass produced its gradients (the last layers' first),
-//! so the reduction overlaps with the rest of the backward pass where the engine has
-//! non-blocking collectives (MPI). The logs are averaged over workers on the host after
-//! the call (one small all-reduce). With `run_eagerly`, inside someone else's trace or tape, or when
+//! bucketed start/wait ops ([`ReplicaContext::all_reduce_gradients_but_last`]): each
+//! bucket starts as soon as the backward pass produced its gradients (the last layers'
+//! first), so the reduction overlaps with the rest of the backward pass where the
+//! engine has non-blocking collectives (MPI, NCCL). The last bucket (the first layers'
+//! gradients, produced last: nothing left to overlap with) comes out unreduced and is
+//! all-reduced on the host after the call with the step's logs in the same buffer
+//! (one blocking collective, MPI's fastest); a model whose gradients fit one bucket
+//! reduces them exactly so. With `run_eagerly`, inside someone else's trace or tape, or when
 //! tracing fails (reason logged once and kept in
 //! [`Compiled::trace_fallback`](super::Compiled::trace_fallback)), the step runs op by op.
 //!
@@ -42,6 +45,9 @@ pub(crate) struct DistStep {
     with_metrics: bool,
     /// Which trainable weights (in `trainable_weights` order) get a gradient.
     present: Vec<bool>,
+    /// Which weights' gradients come out of `gradients` unreduced (the last bucket,
+    /// reduced on the host with the logs: see `finish_on_host`).
+    pub(super) on_host: Vec<bool>,
     /// Which model outputs have a mask returned after the predictions (when
     /// `gradients` does not update the metrics itself).
     mask_of: Vec<bool>,
@@ -56,6 +62,7 @@ pub(crate) struct DistStep {
 struct TracedGradients {
     function: ConcreteFunction,
     present: Vec<bool>,
+    on_host: Vec<bool>,
     mask_of: Vec<bool>,
     /// Spec of each returned gradient (the apply function's arguments).
     grad_specs: Vec<tf_core::op::TensorSpec>,
@@ -72,6 +79,7 @@ impl Model {
             .unwrap_or(0);
         let vars = self.trainable_weights()?;
         let mut present = Vec::new();
+        let mut on_host = Vec::new();
         let mut mask_of = Vec::new();
         let model: &mut Model = self;
         let mut body = |a: &[Tensor]| -> Result<Vec<Tensor>> {
@@ -83,10 +91,18 @@ impl Model {
             let grads = tape.gradient(&loss, &vars)?;
             drop(tape);
             // `sum_r share_r * grads_r`, started bucket by bucket as the backward pass
-            // produces the gradients.
+            // produces the gradients; the last bucket is left to the host, which
+            // reduces it with the logs after the call.
             let grads = match get_replica_context() {
-                Some(replica) => replica.all_reduce_gradients(&grads)?,
-                None => grads,
+                Some(replica) => {
+                    let (g, h) = replica.all_reduce_gradients_but_last(&grads)?;
+                    on_host = h;
+                    g
+                }
+                None => {
+                    on_host = vec![false; grads.len()];
+                    grads
+                }
             };
             let mut out = vec![loss.clone()];
             if with_metrics {
@@ -119,6 +135,7 @@ impl Model {
         Ok(TracedGradients {
             function,
             present,
+            on_host,
             mask_of,
             grad_specs,
         })
@@ -175,6 +192,7 @@ impl Model {
             gradients: g.function,
             with_metrics,
             present: g.present,
+            on_host: g.on_host,
             mask_of: g.mask_of,
             apply,
             replicas,
@@ -200,7 +218,7 @@ impl Model {
             .as_ref()
             .ok_or_else(|| not_compiled("train_step"))?;
         let eager = c.run_eagerly || c.trace_fallback.is_some() || tf_core::context::is_active();
-        if !eager && let Some(logs) = self.distributed_step_traced(strategy, b)? {
+        if !eager && let Some(logs) = self.distributed_step_traced(strategy, b, scale)? {
             return Ok(logs);
         }
         let local = self.distributed_step_eagerly(strategy, b, scale)?;
@@ -239,6 +257,7 @@ impl Model {
         &mut self,
         strategy: &dyn Strategy,
         b: &Data,
+        scale: f32,
     ) -> Result<Option<Logs>> {
         let mut args: Vec<Tensor> = Vec::with_capacity(b.xs.len() + b.ys.len() + 1);
         args.extend(b.xs.iter().cloned());
@@ -279,8 +298,23 @@ impl Model {
             .ok_or_else(|| not_compiled("train_step"))?;
         let mut out = step.gradients.call(&args)?;
         let n_grads = step.present.iter().filter(|p| **p).count();
-        // Already reduced over the replicas inside the graph.
-        let reduced = out.split_off(out.len().saturating_sub(n_grads));
+        if out.len() < n_grads {
+            return Err(Error::precondition(
+                "Model::train_step",
+                format!(
+                    "the traced step returned {} values for {n_grads} gradients",
+                    out.len()
+                ),
+            ));
+        }
+        // Reduced over the replicas inside the graph, but the last bucket's.
+        let mut outs = out.split_off(out.len() - n_grads).into_iter();
+        let mut grads: Vec<Option<Tensor>> = step
+            .present
+            .iter()
+            .map(|&p| if p { outs.next() } else { None })
+            .collect();
+        let on_host = step.on_host.clone();
         let with_metrics = step.with_metrics;
         if !with_metrics {
             if out.is_empty() {
@@ -293,6 +327,17 @@ impl Model {
             let masks = super::traced::split_output_masks(&mut out, b.ys.len(), &step.mask_of)?;
             self.update_metric_states(&loss, b.len(), &b.ys, &out, &masks, b.sw.as_ref())?;
         }
+        // This worker's logs, averaged over workers with the last gradient bucket.
+        let local = self.metric_logs()?;
+        let workers = strategy.num_replicas_in_sync().max(1);
+        let mut values: Vec<f32> = local
+            .iter()
+            .map(|(_, v)| (v / workers as f64) as f32)
+            .collect();
+        if workers > 1 {
+            finish_on_host(strategy.group(), &mut grads, &on_host, scale, &mut values)?;
+        }
+        let reduced: Vec<Tensor> = grads.into_iter().flatten().collect();
         if reduced.len() != n_grads {
             return Err(Error::precondition(
                 "Model::train_step",
@@ -305,18 +350,6 @@ impl Model {
             .and_then(|c| c.train_functions.distributed(&key))
             .ok_or_else(|| not_compiled("train_step"))?;
         step.apply.call(&reduced)?;
-        // This worker's logs, averaged over workers.
-        let local = self.metric_logs()?;
-        let workers = strategy.num_replicas_in_sync().max(1);
-        let mut values: Vec<f32> = local
-            .iter()
-            .map(|(_, v)| (v / workers as f64) as f32)
-            .collect();
-        if workers > 1 {
-            strategy
-                .group()
-                .all_reduce_f32(&mut values, ReduceOp::Sum)?;
-        }
         let mut logs = Logs::new();
         for ((name, _), v) in local.iter().zip(values) {
             logs.insert(name, f64::from(v));
@@ -331,6 +364,33 @@ impl Model {
         self.stop_training = v.first().is_some_and(|&x| x > 0.0);
         Ok(())
     }
+}
+
+/// Reduces the gradients the traced step left to the host (`on_host`: the last bucket,
+/// this replica's own) over the workers at this replica's share `scale`, with `extra`
+/// (the step's logs) summed in the same collective.
+pub(super) fn finish_on_host(
+    group: &tf_distribute::CollectiveGroup,
+    grads: &mut [Option<Tensor>],
+    on_host: &[bool],
+    scale: f32,
+    extra: &mut [f32],
+) -> Result<()> {
+    let host: Vec<Option<Tensor>> = grads
+        .iter()
+        .zip(on_host)
+        .map(|(g, &h)| if h { g.clone() } else { None })
+        .collect();
+    if extra.is_empty() && host.iter().all(Option::is_none) {
+        return Ok(());
+    }
+    let reduced = group.all_reduce_gradients_with(&host, scale, extra)?;
+    for ((slot, r), &h) in grads.iter_mut().zip(reduced).zip(on_host) {
+        if h {
+            *slot = r;
+        }
+    }
+    Ok(())
 }
 
 /// The error of a step whose loss depends on no trainable weight.

@@ -251,8 +251,9 @@ impl Model {
         let mask_of = step.mask_of.clone();
         let with_metrics = step.with_metrics;
         let n_grads = present.iter().filter(|p| **p).count();
+        let on_host = step.on_host.clone();
         let mut reduced = out.split_off(out.len().saturating_sub(n_grads)).into_iter();
-        let grads: Vec<Option<Tensor>> = present
+        let mut grads: Vec<Option<Tensor>> = present
             .iter()
             .map(|&p| if p { reduced.next() } else { None })
             .collect();
@@ -267,6 +268,20 @@ impl Model {
             let masks =
                 super::super::traced::split_output_masks(&mut out, rows.ys.len(), &mask_of)?;
             self.update_metric_states(&loss, rows.len(), &rows.ys, &out, &masks, rows.sw.as_ref())?;
+        }
+        // The last bucket, left to the host (several workers): reduced over the
+        // workers' replica at this position, at this replica's share.
+        if on_host.iter().any(|h| *h) {
+            let replica = tf_distribute::get_replica_context().ok_or_else(|| {
+                Error::precondition("Model::train_step", "no replica context for a replica step")
+            })?;
+            super::finish_on_host(
+                replica.group(),
+                &mut grads,
+                &on_host,
+                replica.share() as f32,
+                &mut [],
+            )?;
         }
         Ok(grads)
     }
