@@ -451,3 +451,99 @@ pub(crate) fn replica_batch(
     }
     Ok(local.map(|d| (d, (n as f64 / total) as f32)))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::super::traced::specs_of;
+    use crate::layers::{Dense, Input};
+    use crate::losses::SparseCategoricalCrossentropy;
+    use crate::optimizers::Adam;
+    use crate::{Activation, FitOptions, Sequential, Verbose};
+    use std::rc::Rc;
+    use tf_core::{DType, Tensor, ops};
+    use tf_distribute::{
+        CollectiveOptions, LocalGroup, MultiWorkerMirroredStrategy, ReplicaContext, Strategy,
+    };
+
+    /// Node types in the order one call of a worker's traced gradient function ran them.
+    fn traced_step_order(comm: tf_distribute::LocalCommunicator) -> Vec<&'static str> {
+        let s: Rc<dyn Strategy> = Rc::new(
+            MultiWorkerMirroredStrategy::with_communicator(Box::new(comm)).with_options(
+                CollectiveOptions::default()
+                    .first_bucket_bytes(1)
+                    .bucket_bytes(1),
+            ),
+        );
+        ops::set_random_seed(3);
+        let mut m = Sequential::new();
+        m.add(Input::new(&[12])).unwrap();
+        m.add(Dense::new(16).activation(Activation::Relu)).unwrap();
+        m.add(Dense::new(8).activation(Activation::Relu)).unwrap();
+        m.add(Dense::new(4)).unwrap();
+        m.compile(
+            Adam::new(1e-3).unwrap(),
+            SparseCategoricalCrossentropy::new(true),
+            &[],
+        )
+        .unwrap();
+        let x = ops::random_uniform(&[16, 12], 0.0, 1.0, DType::F32, Some(1)).unwrap();
+        let y = ops::random_uniform_int(&[16], 0, 4, DType::I64, Some(2)).unwrap();
+        let opts = FitOptions::new()
+            .batch_size(16)
+            .epochs(1)
+            .verbose(Verbose::Silent)
+            .strategy(s.clone());
+        m.fit(&x, &y, opts).unwrap();
+        assert!(m.is_traced());
+        // This worker's rows of one global batch: the signature the step was traced for.
+        let args: Vec<Tensor> = vec![
+            x.slice(&[0, 0], &[8, -1]).unwrap(),
+            y.slice(&[0], &[8]).unwrap(),
+        ];
+        let key = (1, 1, specs_of(&args));
+        let c = m.compiled.as_ref().unwrap();
+        let step = c.train_functions.distributed(&key).unwrap();
+        // The last bucket (the first layer's kernel) is left to the host.
+        assert_eq!(step.on_host.iter().filter(|h| **h).count(), 1);
+        let guard = ReplicaContext::enter(s);
+        guard.context().set_share(0.5).unwrap();
+        let (_, profile) = step.gradients.call_profiled(&args).unwrap();
+        profile.nodes.iter().map(|(_, t, _)| *t).collect()
+    }
+
+    #[test]
+    fn the_traced_step_starts_the_last_layers_all_reduce_during_the_backward_pass() {
+        let handles: Vec<_> = LocalGroup::new(2)
+            .unwrap()
+            .into_iter()
+            .map(|c| std::thread::spawn(move || traced_step_order(c)))
+            .collect();
+        for h in handles {
+            let order = h.join().unwrap();
+            let at = |name: &str| -> Vec<usize> {
+                order
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, t)| t.contains(name))
+                    .map(|(i, _)| i)
+                    .collect()
+            };
+            let (starts, products) = (at("CollectiveReduceStart"), at("MatMul"));
+            // 5 buckets in the graph (the last layer's bias and kernel, ..., the first
+            // layer's bias), the first layer's kernel on the host.
+            assert_eq!(starts.len(), 5, "{order:?}");
+            // Each bucket starts right after its gradient: the first before the
+            // backward pass's last product, one between each layer's products.
+            let last_product = *products.last().unwrap();
+            assert!(starts[0] < last_product, "{order:?}");
+            assert!(starts[3] < last_product, "{order:?}");
+            assert_eq!(order.get(starts[0] - 1), Some(&"BiasAddGrad"), "{order:?}");
+            assert!(
+                at("CollectiveReduceWait").iter().all(|&w| w > starts[4]),
+                "{order:?}"
+            );
+        }
+    }
+}
