@@ -35,6 +35,29 @@ fn host(t: &Option<Tensor>) -> Option<Vec<f64>> {
         .map(|t| ops::cast(t, DType::F64).unwrap().to_vec::<f64>().unwrap())
 }
 
+/// Checks reduced gradients (as f64) against `shares[0] * g_0 + shares[1] * g_1`.
+fn assert_weighted(values: &[Option<Vec<f64>>], shares: [f64; 2]) {
+    let (g0, g1) = (grads_of(0), grads_of(1));
+    for (i, v) in values.iter().enumerate() {
+        let want = host(&g0[i]).map(|a| {
+            let b = host(&g1[i]).unwrap();
+            a.iter()
+                .zip(&b)
+                .map(|(a, b)| shares[0] * a + shares[1] * b)
+                .collect::<Vec<_>>()
+        });
+        match (v, want) {
+            (None, None) => {}
+            (Some(v), Some(w)) => {
+                for (x, y) in v.iter().zip(&w) {
+                    assert!((x - y).abs() < 1e-5, "gradient {i}: {v:?} vs {w:?}");
+                }
+            }
+            other => panic!("gradient {i}: {other:?}"),
+        }
+    }
+}
+
 fn check(shares: [f64; 2], options: CollectiveOptions) {
     let out = replicas_with(2, options, move |r| {
         let rank = r.replica_id_in_sync_group();
@@ -51,25 +74,10 @@ fn check(shares: [f64; 2], options: CollectiveOptions) {
             .collect();
         (reduced.iter().map(host).collect::<Vec<_>>(), dtypes, dims)
     });
-    let (g0, g1) = (grads_of(0), grads_of(1));
+    let g0 = grads_of(0);
     for (values, dtypes, dims) in &out {
-        for (i, v) in values.iter().enumerate() {
-            let want = host(&g0[i]).map(|a| {
-                let b = host(&g1[i]).unwrap();
-                a.iter()
-                    .zip(&b)
-                    .map(|(a, b)| shares[0] * a + shares[1] * b)
-                    .collect::<Vec<_>>()
-            });
-            match (v, want) {
-                (None, None) => {}
-                (Some(v), Some(w)) => {
-                    for (x, y) in v.iter().zip(&w) {
-                        assert!((x - y).abs() < 1e-5, "gradient {i}: {v:?} vs {w:?}");
-                    }
-                }
-                other => panic!("gradient {i}: {other:?}"),
-            }
+        assert_weighted(values, shares);
+        for i in 0..values.len() {
             assert_eq!(dtypes[i], g0[i].as_ref().map(Tensor::dtype));
             assert_eq!(dims[i], g0[i].as_ref().map(|g| g.dims().to_vec()));
         }
@@ -322,26 +330,8 @@ fn the_last_bucket_can_be_left_to_the_host_with_extra_values() {
         reduced[0] = done[0].clone();
         (reduced.iter().map(host).collect::<Vec<_>>(), extra[0])
     });
-    let (g0, g1) = (grads_of(0), grads_of(1));
     for (values, extra) in &out {
         assert_eq!(*extra, 3.0);
-        for (i, v) in values.iter().enumerate() {
-            let want = host(&g0[i]).map(|a| {
-                let b = host(&g1[i]).unwrap();
-                a.iter()
-                    .zip(&b)
-                    .map(|(a, b)| shares[0] * a + shares[1] * b)
-                    .collect::<Vec<_>>()
-            });
-            match (v, want) {
-                (None, None) => {}
-                (Some(v), Some(w)) => {
-                    for (x, y) in v.iter().zip(&w) {
-                        assert!((x - y).abs() < 1e-5, "gradient {i}: {v:?} vs {w:?}");
-                    }
-                }
-                other => panic!("gradient {i}: {other:?}"),
-            }
-        }
+        assert_weighted(values, shares);
     }
 }

@@ -12,31 +12,8 @@ use dist_common::*;
 use std::rc::Rc;
 use std::time::Duration;
 use tf_core::Tensor;
-use tf_distribute::{
-    CollectiveOptions, LocalGroup, MirroredStrategy, MultiWorkerMirroredStrategy, Strategy,
-};
+use tf_distribute::{CollectiveOptions, MirroredStrategy, Strategy};
 use tf_keras::FitOptions;
-
-fn spawn_workers<R: Send + 'static>(
-    n: usize,
-    options: CollectiveOptions,
-    f: impl Fn(Rc<dyn Strategy>) -> R + Send + Sync + 'static,
-) -> Vec<R> {
-    let f = std::sync::Arc::new(f);
-    let hs: Vec<_> = LocalGroup::new(n)
-        .unwrap()
-        .into_iter()
-        .map(|c| {
-            let f = f.clone();
-            let o = options.clone();
-            std::thread::spawn(move || {
-                let s = MultiWorkerMirroredStrategy::with_communicator(Box::new(c)).with_options(o);
-                f(Rc::new(s))
-            })
-        })
-        .collect();
-    hs.into_iter().map(|h| h.join().unwrap()).collect()
-}
 
 /// Checks two workers' results against one process on the combined batches.
 fn check_two_workers(out: &[(Vec<Tensor>, Vec<Tensor>, tf_keras::History)]) {
@@ -51,15 +28,7 @@ fn check_two_workers(out: &[(Vec<Tensor>, Vec<Tensor>, tf_keras::History)]) {
     eprintln!("distributed vs combined batch: max |diff| {d:.2e}");
     assert!(max_diff(init0, &want) > 1e-3, "training changed nothing");
     // Logs are averaged over workers: the same on both, and the global mean.
-    let (l0, l1, lr) = (
-        h0.get("loss").unwrap(),
-        h1.get("loss").unwrap(),
-        href.get("loss").unwrap(),
-    );
-    assert_eq!(l0, l1);
-    for (a, b) in l0.iter().zip(lr) {
-        assert!((a - b).abs() < 1e-4 * b.abs().max(1.0), "loss {a} vs {b}");
-    }
+    assert_worker_losses(h0, h1, &href, 1e-4);
 }
 
 #[test]

@@ -178,15 +178,7 @@ fn check_two_workers_two_replicas(run_eagerly: bool) {
     assert!(d < 1e-5, "max |diff| {d}");
     // Logs averaged over the workers: equal on both, close to the global ones (the
     // per-worker means are not weighted by rows, as with one replica per worker).
-    let (l0, l1, lr) = (
-        h0.get("loss").unwrap(),
-        h1.get("loss").unwrap(),
-        href.get("loss").unwrap(),
-    );
-    assert_eq!(l0, l1);
-    for (a, b) in l0.iter().zip(lr) {
-        assert!((a - b).abs() < 1e-3 * b.abs().max(1.0), "loss {a} vs {b}");
-    }
+    assert_worker_losses(h0, h1, &href, 1e-3);
 }
 
 #[test]

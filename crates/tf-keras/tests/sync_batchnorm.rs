@@ -12,32 +12,14 @@ mod dist_common;
 use dist_common::*;
 use std::rc::Rc;
 use tf_core::Tensor;
-use tf_distribute::{LocalGroup, MultiWorkerMirroredStrategy, Strategy};
-
-fn spawn_workers<R: Send + 'static>(
-    n: usize,
-    f: impl Fn(Rc<dyn Strategy>) -> R + Send + Sync + 'static,
-) -> Vec<R> {
-    let f = std::sync::Arc::new(f);
-    let hs: Vec<_> = LocalGroup::new(n)
-        .unwrap()
-        .into_iter()
-        .map(|c| {
-            let f = f.clone();
-            std::thread::spawn(move || {
-                f(Rc::new(MultiWorkerMirroredStrategy::with_communicator(
-                    Box::new(c),
-                )))
-            })
-        })
-        .collect();
-    hs.into_iter().map(|h| h.join().unwrap()).collect()
-}
+use tf_distribute::Strategy;
 
 /// Runs `n` workers and returns (max |diff| of each worker to one process on the
 /// combined batches, max |diff| between workers).
 fn run(n: usize, synchronized: bool, run_eagerly: bool) -> (Vec<f32>, f32) {
-    let out = spawn_workers(n, move |s| bn_worker(s, synchronized, run_eagerly));
+    let out = spawn_workers(n, Default::default(), move |s| {
+        bn_worker(s, synchronized, run_eagerly)
+    });
     for (_, _, traced) in &out {
         assert_eq!(
             *traced, !run_eagerly,
@@ -129,7 +111,7 @@ fn a_step_traced_for_one_replica_is_retraced_for_two() {
     // Fit under a 1-replica strategy (no collectives traced), then under 2 workers:
     // the cached step must not be reused (it would normalize per worker). The first fit
     // uses batches of 16, the rows each worker gets later, so the signatures agree.
-    let out = spawn_workers(2, |s| {
+    let out = spawn_workers(2, Default::default(), |s| {
         let mut m = bn_model(5, true);
         let (x, y) = digits();
         let one: Rc<dyn Strategy> = Rc::new(tf_distribute::MirroredStrategy::new().unwrap());
@@ -188,7 +170,7 @@ fn masked_model(seed: u64) -> tf_keras::Model {
 #[test]
 fn synchronized_bn_skips_masked_steps_like_one_process() {
     // The masked moments (padding excluded) are summed over the workers too.
-    let out = spawn_workers(2, |s| {
+    let out = spawn_workers(2, Default::default(), |s| {
         let mut m = masked_model(100 + s.worker_index() as u64);
         let init = m.get_weights().unwrap();
         let (x, y) = padded_sequences();

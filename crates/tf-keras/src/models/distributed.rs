@@ -24,7 +24,7 @@
 
 use super::Model;
 use super::data::Data;
-use super::traced::{StepKey, specs_of};
+use super::traced::StepKey;
 use super::training::{BatchIter, not_compiled};
 use crate::callbacks::Logs;
 use std::rc::Rc;
@@ -259,74 +259,14 @@ impl Model {
         b: &Data,
         scale: f32,
     ) -> Result<Option<Logs>> {
-        let mut args: Vec<Tensor> = Vec::with_capacity(b.xs.len() + b.ys.len() + 1);
-        args.extend(b.xs.iter().cloned());
-        args.extend(b.ys.iter().cloned());
-        args.extend(b.sw.iter().cloned());
-        let key: StepKey = (b.xs.len(), b.ys.len(), specs_of(&args));
+        let (args, key) = Model::replica_args(b);
         let replicas = strategy.num_replicas_in_sync();
-        let cached = self.compiled.as_ref().is_some_and(|c| {
-            c.train_functions
-                .distributed(&key)
-                .is_some_and(|s| s.replicas == replicas)
-        });
-        if !cached {
-            match self.trace_distributed(&key, replicas) {
-                Ok(step) => {
-                    if let Some(c) = self.compiled.as_mut() {
-                        c.train_functions.insert_distributed(key.clone(), step);
-                    }
-                }
-                Err(e) => {
-                    // The caller runs this step eagerly (its error, if any, is the one
-                    // the user needs).
-                    let reason = format!(
-                        "the distributed train step could not be traced ({e}); running eagerly"
-                    );
-                    tracing::warn!(target: "tf_keras", model = %self.name, "{reason}");
-                    if let Some(c) = self.compiled.as_mut() {
-                        c.trace_fallback = Some(reason);
-                    }
-                    return Ok(None);
-                }
-            }
+        if !self.ensure_distributed_traced(&key, replicas, |m| m.trace_distributed(&key, replicas))
+        {
+            return Ok(None);
         }
-        let step = self
-            .compiled
-            .as_ref()
-            .and_then(|c| c.train_functions.distributed(&key))
-            .ok_or_else(|| not_compiled("train_step"))?;
-        let mut out = step.gradients.call(&args)?;
-        let n_grads = step.present.iter().filter(|p| **p).count();
-        if out.len() < n_grads {
-            return Err(Error::precondition(
-                "Model::train_step",
-                format!(
-                    "the traced step returned {} values for {n_grads} gradients",
-                    out.len()
-                ),
-            ));
-        }
-        // Reduced over the replicas inside the graph, but the last bucket's.
-        let mut outs = out.split_off(out.len() - n_grads).into_iter();
-        let mut grads: Vec<Option<Tensor>> = step
-            .present
-            .iter()
-            .map(|&p| if p { outs.next() } else { None })
-            .collect();
-        let on_host = step.on_host.clone();
-        let with_metrics = step.with_metrics;
-        if !with_metrics {
-            if out.is_empty() {
-                return Err(Error::precondition(
-                    "Model::train_step",
-                    "the traced step returned no loss",
-                ));
-            }
-            let loss = out.remove(0);
-            let masks = super::traced::split_output_masks(&mut out, b.ys.len(), &step.mask_of)?;
-            self.update_metric_states(&loss, b.len(), &b.ys, &out, &masks, b.sw.as_ref())?;
-        }
+        let (mut grads, on_host) = self.run_gradient_half(&key, &args, b)?;
+        let n_grads = grads.iter().flatten().count();
         // This worker's logs, averaged over workers with the last gradient bucket.
         let local = self.metric_logs()?;
         let workers = strategy.num_replicas_in_sync().max(1);
@@ -355,6 +295,91 @@ impl Model {
             logs.insert(name, f64::from(v));
         }
         Ok(Some(logs))
+    }
+
+    /// Runs the traced gradient half for `key` on `args` (the rows `b`): one entry per
+    /// trainable weight (`None` without a gradient), reduced over the replicas in the
+    /// graph except where the returned mask says the host must finish it (see
+    /// [`finish_on_host`]); the metric states are updated here when the graph does not.
+    pub(super) fn run_gradient_half(
+        &mut self,
+        key: &StepKey,
+        args: &[Tensor],
+        b: &Data,
+    ) -> Result<(Vec<Option<Tensor>>, Vec<bool>)> {
+        let step = self
+            .compiled
+            .as_ref()
+            .and_then(|c| c.train_functions.distributed(key))
+            .ok_or_else(|| not_compiled("train_step"))?;
+        let mut out = step.gradients.call(args)?;
+        let n_grads = step.present.iter().filter(|p| **p).count();
+        if out.len() < n_grads {
+            return Err(Error::precondition(
+                "Model::train_step",
+                format!(
+                    "the traced step returned {} values for {n_grads} gradients",
+                    out.len()
+                ),
+            ));
+        }
+        let mut outs = out.split_off(out.len() - n_grads).into_iter();
+        let grads: Vec<Option<Tensor>> = step
+            .present
+            .iter()
+            .map(|&p| if p { outs.next() } else { None })
+            .collect();
+        let on_host = step.on_host.clone();
+        if !step.with_metrics {
+            if out.is_empty() {
+                return Err(Error::precondition(
+                    "Model::train_step",
+                    "the traced step returned no loss",
+                ));
+            }
+            let loss = out.remove(0);
+            let masks = super::traced::split_output_masks(&mut out, b.ys.len(), &step.mask_of)?;
+            self.update_metric_states(&loss, b.len(), &b.ys, &out, &masks, b.sw.as_ref())?;
+        }
+        Ok((grads, on_host))
+    }
+
+    /// Whether the traced halves for `key` (traced for `replicas`) are cached, tracing
+    /// them with `trace` when not. A failed trace is logged once and kept in
+    /// `trace_fallback` (the step and later ones then run eagerly; its error, if any, is
+    /// the one the user needs) and gives `false`.
+    pub(super) fn ensure_distributed_traced(
+        &mut self,
+        key: &StepKey,
+        replicas: usize,
+        trace: impl FnOnce(&mut Model) -> Result<DistStep>,
+    ) -> bool {
+        let cached = self.compiled.as_ref().is_some_and(|c| {
+            c.train_functions
+                .distributed(key)
+                .is_some_and(|s| s.replicas == replicas)
+        });
+        if cached {
+            return true;
+        }
+        match trace(self) {
+            Ok(step) => {
+                if let Some(c) = self.compiled.as_mut() {
+                    c.train_functions.insert_distributed(key.clone(), step);
+                }
+                true
+            }
+            Err(e) => {
+                let reason = format!(
+                    "the distributed train step could not be traced ({e}); running eagerly"
+                );
+                tracing::warn!(target: "tf_keras", model = %self.name, "{reason}");
+                if let Some(c) = self.compiled.as_mut() {
+                    c.trace_fallback = Some(reason);
+                }
+                false
+            }
+        }
     }
 
     /// Stops training on every worker when one wants to stop.

@@ -152,3 +152,41 @@ pub fn bn_reference(initial: &[Tensor], synchronized: bool) -> Vec<Tensor> {
     m.fit(&x, &y, options()).unwrap();
     m.get_weights().unwrap()
 }
+
+/// Two workers' per-epoch losses: equal to each other and within `rel` (relative) of
+/// the reference run's.
+pub fn assert_worker_losses(h0: &History, h1: &History, href: &History, rel: f64) {
+    let (l0, l1, lr) = (
+        h0.get("loss").unwrap(),
+        h1.get("loss").unwrap(),
+        href.get("loss").unwrap(),
+    );
+    assert_eq!(l0, l1);
+    for (a, b) in l0.iter().zip(lr) {
+        assert!((a - b).abs() < rel * b.abs().max(1.0), "loss {a} vs {b}");
+    }
+}
+
+/// Runs `f` on `n` worker threads, each with a `MultiWorkerMirroredStrategy` over its
+/// member of a `LocalGroup` whose collectives use `options`; the results by rank.
+pub fn spawn_workers<R: Send + 'static>(
+    n: usize,
+    options: tf_distribute::CollectiveOptions,
+    f: impl Fn(Rc<dyn Strategy>) -> R + Send + Sync + 'static,
+) -> Vec<R> {
+    let f = std::sync::Arc::new(f);
+    let hs: Vec<_> = tf_distribute::LocalGroup::new(n)
+        .unwrap()
+        .into_iter()
+        .map(|c| {
+            let f = f.clone();
+            let o = options.clone();
+            std::thread::spawn(move || {
+                let s = tf_distribute::MultiWorkerMirroredStrategy::with_communicator(Box::new(c))
+                    .with_options(o);
+                f(Rc::new(s))
+            })
+        })
+        .collect();
+    hs.into_iter().map(|h| h.join().unwrap()).collect()
+}

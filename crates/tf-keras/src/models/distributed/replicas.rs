@@ -183,7 +183,7 @@ impl Model {
     }
 
     /// The arguments of the traced halves for `rows` and their cache key.
-    fn replica_args(rows: &Data) -> (Vec<Tensor>, StepKey) {
+    pub(super) fn replica_args(rows: &Data) -> (Vec<Tensor>, StepKey) {
         let mut args: Vec<Tensor> = Vec::with_capacity(rows.xs.len() + rows.ys.len() + 1);
         args.extend(rows.xs.iter().cloned());
         args.extend(rows.ys.iter().cloned());
@@ -204,33 +204,14 @@ impl Model {
         let replicas = strategy.num_replicas_in_sync();
         for (r, device, rows, _) in parts {
             let (_, key) = Model::replica_args(rows);
-            let cached = self.compiled.as_ref().is_some_and(|c| {
-                c.train_functions
-                    .distributed(&key)
-                    .is_some_and(|s| s.replicas == replicas)
+            let traced = self.ensure_distributed_traced(&key, replicas, |m| {
+                let replica = ReplicaContext::enter_local(strategy.clone(), *r)?;
+                let step = with_device(*device, || m.trace_distributed(&key, replicas));
+                drop(replica);
+                step
             });
-            if cached {
-                continue;
-            }
-            let replica = ReplicaContext::enter_local(strategy.clone(), *r)?;
-            let traced = with_device(*device, || self.trace_distributed(&key, replicas));
-            drop(replica);
-            match traced {
-                Ok(step) => {
-                    if let Some(c) = self.compiled.as_mut() {
-                        c.train_functions.insert_distributed(key, step);
-                    }
-                }
-                Err(e) => {
-                    let reason = format!(
-                        "the distributed train step could not be traced ({e}); running eagerly"
-                    );
-                    tracing::warn!(target: "tf_keras", model = %self.name, "{reason}");
-                    if let Some(c) = self.compiled.as_mut() {
-                        c.trace_fallback = Some(reason);
-                    }
-                    return Ok(false);
-                }
+            if !traced {
+                return Ok(false);
             }
         }
         Ok(true)
@@ -241,34 +222,7 @@ impl Model {
     /// the graph does not.
     fn replica_gradients_traced(&mut self, rows: &Data) -> Result<Vec<Option<Tensor>>> {
         let (args, key) = Model::replica_args(rows);
-        let step = self
-            .compiled
-            .as_ref()
-            .and_then(|c| c.train_functions.distributed(&key))
-            .ok_or_else(|| not_compiled("train_step"))?;
-        let mut out = step.gradients.call(&args)?;
-        let present = step.present.clone();
-        let mask_of = step.mask_of.clone();
-        let with_metrics = step.with_metrics;
-        let n_grads = present.iter().filter(|p| **p).count();
-        let on_host = step.on_host.clone();
-        let mut reduced = out.split_off(out.len().saturating_sub(n_grads)).into_iter();
-        let mut grads: Vec<Option<Tensor>> = present
-            .iter()
-            .map(|&p| if p { reduced.next() } else { None })
-            .collect();
-        if !with_metrics {
-            if out.is_empty() {
-                return Err(Error::precondition(
-                    "Model::train_step",
-                    "the traced step returned no loss",
-                ));
-            }
-            let loss = out.remove(0);
-            let masks =
-                super::super::traced::split_output_masks(&mut out, rows.ys.len(), &mask_of)?;
-            self.update_metric_states(&loss, rows.len(), &rows.ys, &out, &masks, rows.sw.as_ref())?;
-        }
+        let (mut grads, on_host) = self.run_gradient_half(&key, &args, rows)?;
         // The last bucket, left to the host (several workers): reduced over the
         // workers' replica at this position, at this replica's share.
         if on_host.iter().any(|h| *h) {
