@@ -337,24 +337,14 @@ impl CollectiveGroup {
     }
 
     /// Waits for an all-reduce started by
-    /// [`start_all_reduce_f32`](Self::start_all_reduce_f32), or runs a
-    /// [deferred](crate::PendingAllReduce::deferred) one now with the engine's blocking
-    /// all-reduce; the time spent counts as communication (and gradient) time.
+    /// [`start_all_reduce_f32`](Self::start_all_reduce_f32); the time spent waiting
+    /// counts as communication (and gradient) time.
     pub fn wait_all_reduce_f32(
         &self,
         pending: crate::communicator::PendingAllReduce,
     ) -> Result<Vec<f32>> {
         let start = Instant::now();
-        let out = match pending.into_deferred() {
-            Ok((mut buf, op)) => {
-                let n = buf.len() * 4;
-                self.count(n, || {
-                    self.comm.all_reduce_f32(&mut buf, op, self.options.timeout)
-                })
-                .map(|()| buf)
-            }
-            Err(pending) => pending.wait(),
-        };
+        let out = pending.wait();
         let took = start.elapsed();
         let mut s = self.stats.get();
         s.time += took;

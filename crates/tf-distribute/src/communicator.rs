@@ -99,8 +99,6 @@ pub struct PendingAllReduce {
 enum PendingState {
     Ready(Vec<f32>),
     Running(Box<dyn PendingWork>),
-    /// Not started: the buffer and the reduction, run by the group's wait.
-    Deferred(Vec<f32>, ReduceOp),
 }
 
 impl PendingAllReduce {
@@ -118,45 +116,19 @@ impl PendingAllReduce {
         }
     }
 
-    /// An all-reduce of `buf` not started yet: [`CollectiveGroup::wait_all_reduce_f32`](
-    /// crate::CollectiveGroup::wait_all_reduce_f32) runs it with the engine's blocking
-    /// all-reduce (the fastest when nothing is left to overlap it with).
-    pub fn deferred(buf: Vec<f32>, op: ReduceOp) -> PendingAllReduce {
-        PendingAllReduce {
-            state: PendingState::Deferred(buf, op),
-        }
-    }
-
-    /// Whether it completed (advancing it first, without blocking); a deferred one has
-    /// not started.
+    /// Whether it completed (advancing it first, without blocking).
     pub fn progress(&mut self) -> bool {
         match &mut self.state {
             PendingState::Ready(_) => true,
             PendingState::Running(w) => w.progress(),
-            PendingState::Deferred(..) => false,
         }
     }
 
     /// Waits for the result (errors: the engine's, e.g. a timeout or a broken group).
-    /// Communicator-level: a [deferred](Self::deferred) all-reduce needs its group
-    /// ([`CollectiveGroup::wait_all_reduce_f32`](crate::CollectiveGroup::wait_all_reduce_f32))
-    /// and is an error here.
     pub fn wait(self) -> Result<Vec<f32>> {
         match self.state {
             PendingState::Ready(buf) => Ok(buf),
             PendingState::Running(w) => w.finish(),
-            PendingState::Deferred(..) => Err(Error::invalid(
-                "PendingAllReduce::wait",
-                "a deferred all-reduce runs in CollectiveGroup::wait_all_reduce_f32",
-            )),
-        }
-    }
-
-    /// The buffer and reduction of a deferred all-reduce, or the all-reduce itself.
-    pub(crate) fn into_deferred(self) -> std::result::Result<(Vec<f32>, ReduceOp), Self> {
-        match self.state {
-            PendingState::Deferred(buf, op) => Ok((buf, op)),
-            state => Err(PendingAllReduce { state }),
         }
     }
 }
@@ -166,7 +138,6 @@ impl std::fmt::Debug for PendingAllReduce {
         let state = match &self.state {
             PendingState::Ready(b) => format!("ready ({} values)", b.len()),
             PendingState::Running(_) => "running".to_string(),
-            PendingState::Deferred(b, op) => format!("deferred ({} values, {op:?})", b.len()),
         };
         write!(f, "PendingAllReduce({state})")
     }

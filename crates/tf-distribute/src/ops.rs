@@ -144,12 +144,24 @@ fn kernel(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
     let out = match x.dtype() {
         DType::F32 => {
             let mut v = x.to_vec::<f32>()?;
-            reduce_f32(&replica, &p, &mut v)?;
+            reduce(
+                &replica,
+                &p,
+                &mut v,
+                |x| x as f32,
+                crate::CollectiveGroup::all_reduce_f32,
+            )?;
             Tensor::from_host_vec(v, dims)?
         }
         DType::F64 => {
             let mut v = x.to_vec::<f64>()?;
-            reduce_f64(&replica, &p, &mut v)?;
+            reduce(
+                &replica,
+                &p,
+                &mut v,
+                |x| x,
+                crate::CollectiveGroup::all_reduce_f64,
+            )?;
             Tensor::from_host_vec(v, dims)?
         }
         other => return Err(ctx.unsupported_dtype(other)),
@@ -157,13 +169,21 @@ fn kernel(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
     Ok(vec![out])
 }
 
-/// `sum_j share_j x_j / share_r` when weighting by share; `/ n` for a mean.
-fn reduce_f32(replica: &ReplicaContext, p: &Parsed, v: &mut Vec<f32>) -> Result<()> {
+/// `sum_j share_j x_j / share_r` when weighting by share; `/ n` for a mean. `of`
+/// converts a float64 factor to `T`; `all_reduce` is the group's reduction for `T`.
+fn reduce<T: Copy + std::ops::MulAssign>(
+    replica: &ReplicaContext,
+    p: &Parsed,
+    v: &mut Vec<T>,
+    of: fn(f64) -> T,
+    all_reduce: fn(&crate::CollectiveGroup, &mut Vec<T>, ReduceOp) -> crate::Result<()>,
+) -> Result<()> {
     let share = replica.share();
     if p.weight_by_share {
-        v.iter_mut().for_each(|x| *x *= share as f32);
+        let s = of(share);
+        v.iter_mut().for_each(|x| *x *= s);
     }
-    replica.group().all_reduce_f32(v, p.op)?;
+    all_reduce(replica.group(), v, p.op)?;
     let mut scale = 1.0f64;
     if p.weight_by_share {
         scale /= share;
@@ -172,33 +192,13 @@ fn reduce_f32(replica: &ReplicaContext, p: &Parsed, v: &mut Vec<f32>) -> Result<
         scale /= p.group_size as f64;
     }
     if scale != 1.0 {
-        let s = scale as f32;
+        let s = of(scale);
         v.iter_mut().for_each(|x| *x *= s);
     }
     Ok(())
 }
 
-/// [`reduce_f32`] for float64.
-fn reduce_f64(replica: &ReplicaContext, p: &Parsed, v: &mut Vec<f64>) -> Result<()> {
-    let share = replica.share();
-    if p.weight_by_share {
-        v.iter_mut().for_each(|x| *x *= share);
-    }
-    replica.group().all_reduce_f64(v, p.op)?;
-    let mut scale = 1.0f64;
-    if p.weight_by_share {
-        scale /= share;
-    }
-    if p.final_div {
-        scale /= p.group_size as f64;
-    }
-    if scale != 1.0 {
-        v.iter_mut().for_each(|x| *x *= scale);
-    }
-    Ok(())
-}
-
-/// A `CollectiveReduveV2` call with every attribute.
+/// A `CollectiveReduceV2` call with every attribute.
 fn call_op(
     x: &Tensor,
     group_size: usize,

@@ -13,9 +13,10 @@
 //! gradients runs while the backward pass computes the first layers'. Between nodes the
 //! executor calls the replica's progress hook, which advances the started all-reduces
 //! (MPI's non-blocking collectives move only inside MPI calls). The last bucket (the
-//! first layers' gradients, produced last) has nothing left to overlap with: its start
-//! only packs (`defer`), and its wait runs the engine's blocking all-reduce, which MPI
-//! runs faster than the non-blocking one; a model whose gradients fit one bucket gets
+//! first layers' gradients, produced last) has nothing left to overlap with:
+//! [`ReplicaContext::all_reduce_gradients_but_last`] leaves it to the host, which runs
+//! the engine's blocking all-reduce on it (faster with MPI than the non-blocking one)
+//! with other values fused in; a model whose gradients fit one bucket then gets
 //! exactly the blocking all-reduce after the backward pass.
 //!
 //! Engines: MPI (`MPI_Iallreduce`), NCCL (enqueued on the device's stream) start for
@@ -32,7 +33,7 @@
 //! have no gradient.
 
 use crate::bucket::plan_buckets_with_first;
-use crate::communicator::{PendingAllReduce, ReduceOp};
+use crate::communicator::ReduceOp;
 use crate::replica::{ReplicaContext, get_replica_context};
 use std::sync::Once;
 use tf_core::op::{
@@ -49,10 +50,7 @@ const WAIT: &str = "CollectiveReduceWait";
 /// (one or more float tensors of any width and shape, flattened and concatenated in
 /// float32), multiplied first by this replica's share of the global batch when
 /// `scale_by_share` is true; returns the int64 scalar ticket that
-/// `CollectiveReduceWait` takes. With `defer` true the all-reduce is only packed here
-/// and runs in the wait, with the engine's blocking all-reduce: for the last bucket,
-/// which nothing is left to overlap with (MPI's blocking all-reduce is faster than its
-/// non-blocking one).
+/// `CollectiveReduceWait` takes.
 pub static COLLECTIVE_REDUCE_START: OpDef = OpDef::new(START, Arity::AtLeast(1), infer_start)
     .cpu(FLOATS, start_kernel)
     .stateful()
@@ -72,7 +70,7 @@ pub static COLLECTIVE_REDUCE_WAIT: OpDef = OpDef::new(WAIT, Arity::Fixed(1), inf
 /// local replicas, [`ReplicaContext::all_reduce_gradients`] scales the gradients by it
 /// on their device instead of a host round trip.
 pub static REPLICA_SHARE: OpDef = OpDef::new(SHARE, Arity::Fixed(0), infer_share)
-    .cpu(DTypeSet::ALL, share_kernel)
+    .cpu(DTypeSet::of(&[DType::F32]), share_kernel)
     .stateful()
     .on_calling_thread();
 
@@ -188,11 +186,7 @@ fn start_kernel(ctx: &KernelContext<'_>) -> Result<Vec<Tensor>> {
     for x in ctx.inputs {
         append_f32(&mut v, x, scale)?;
     }
-    let pending = if ctx.attrs.bool("defer").unwrap_or(false) {
-        PendingAllReduce::deferred(v, ReduceOp::Sum)
-    } else {
-        replica.group().start_all_reduce_f32(v, ReduceOp::Sum)?
-    };
+    let pending = replica.group().start_all_reduce_f32(v, ReduceOp::Sum)?;
     let ticket = replica.add_pending(pending);
     Ok(vec![Tensor::from_host_vec(vec![ticket], Vec::new())?])
 }
@@ -256,14 +250,12 @@ fn append_f32(out: &mut Vec<f32>, x: &Tensor, scale: f32) -> Result<()> {
     Ok(())
 }
 
-/// Starts (or, with `defer`, packs for the wait) the all-reduce of `grads` (packed in
-/// float32) over `group_size` replicas.
-fn start(grads: &[Tensor], group_size: usize, scale_by_share: bool, defer: bool) -> Result<Tensor> {
+/// Starts the all-reduce of `grads` (packed in float32) over `group_size` replicas.
+fn start(grads: &[Tensor], group_size: usize, scale_by_share: bool) -> Result<Tensor> {
     ensure_registered();
     let attrs = Attrs::new()
         .with("group_size", group_size)
-        .with("scale_by_share", scale_by_share)
-        .with("defer", defer);
+        .with("scale_by_share", scale_by_share);
     call1(&COLLECTIVE_REDUCE_START, grads, &attrs)
 }
 
@@ -377,17 +369,14 @@ impl ReplicaContext {
             }
         }
         let mut tickets = Vec::with_capacity(buckets.len());
-        let last = buckets.len().saturating_sub(1);
-        for (b, range) in buckets.iter().enumerate() {
+        for range in &buckets {
             let members: Vec<Tensor> = present
                 .get(range.clone())
                 .unwrap_or_default()
                 .iter()
                 .map(|(_, g)| (*g).clone())
                 .collect();
-            // The last bucket holds the first layers' gradients, the backward pass's
-            // last: nothing is left to overlap it with, so it runs blocking in its wait.
-            tickets.push(start(&members, n, true, last_in_graph && b == last)?);
+            tickets.push(start(&members, n, true)?);
         }
         for (range, ticket) in buckets.iter().zip(&tickets) {
             let members = present.get(range.clone()).unwrap_or_default();

@@ -675,6 +675,14 @@ impl<'a> Importer<'a> {
     }
 
     /// Integers of a constant input.
+    /// The first value of a constant int input (an axis): errors when it is empty.
+    fn const_axis(&mut self, s: usize, r: &str, at: &str) -> Result<i64> {
+        self.const_ints(s, r, at)?
+            .first()
+            .copied()
+            .ok_or_else(|| bad(format!("{at}: empty axis")))
+    }
+
     fn const_ints(&mut self, s: usize, r: &str, at: &str) -> Result<Vec<i64>> {
         let t = self.const_tensor(s, r, at)?;
         match t.dtype() {
@@ -781,11 +789,7 @@ impl<'a> Importer<'a> {
             }
             "ExpandDims" => {
                 tensor_inputs = 1;
-                let v = self.const_ints(s, refs.get(1).copied().unwrap_or(""), &at)?;
-                let axis = v
-                    .first()
-                    .copied()
-                    .ok_or_else(|| bad(format!("{at}: empty axis")))?;
+                let axis = self.const_axis(s, refs.get(1).copied().unwrap_or(""), &at)?;
                 attrs.set("axis".to_string(), AttrValue::Int(axis));
             }
             "Squeeze" => {
@@ -806,11 +810,7 @@ impl<'a> Importer<'a> {
             }
             "ArgMax" | "ArgMin" => {
                 tensor_inputs = 1;
-                let v = self.const_ints(s, refs.get(1).copied().unwrap_or(""), &at)?;
-                let axis = v
-                    .first()
-                    .copied()
-                    .ok_or_else(|| bad(format!("{at}: empty axis")))?;
+                let axis = self.const_axis(s, refs.get(1).copied().unwrap_or(""), &at)?;
                 attrs.set("axis".to_string(), AttrValue::Int(axis));
                 let t = match attr(n, "output_type") {
                     Some(attr_value::Value::Type(t)) => *t,
@@ -822,11 +822,7 @@ impl<'a> Importer<'a> {
             }
             "ConcatV2" => {
                 tensor_inputs = refs.len().saturating_sub(1);
-                let v = self.const_ints(s, refs.last().copied().unwrap_or(""), &at)?;
-                let axis = v
-                    .first()
-                    .copied()
-                    .ok_or_else(|| bad(format!("{at}: empty axis")))?;
+                let axis = self.const_axis(s, refs.last().copied().unwrap_or(""), &at)?;
                 attrs.set("axis".to_string(), AttrValue::Int(axis));
             }
             "StridedSlice" => {
